@@ -1,0 +1,1 @@
+"""Built-in chain YAML files, shipped as package data (loaded via diffmoog.spec.chains_dir)."""

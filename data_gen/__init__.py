@@ -1,0 +1,1 @@
+"""Dataset generation (create-data), installed as diffmoog.data_gen."""

@@ -1,0 +1,24 @@
+"""FM oscillator: pitch modulated exponentially by any control signal (LFO, envelope, audio)."""
+from __future__ import annotations
+
+import torch
+
+from diffmoog.modules.base import Module
+from diffmoog.modules.oscillator import AMP, BAND_LIMIT, FREQ_HZ, render_shapes, waveform_param
+from diffmoog.params import Param
+
+MOD_INDEX_OCT = Param("mod_index", "oct", 0.0, 4.0, "linear", 0.5,
+                      description="Modulation depth: +-1 of the modulator moves pitch this many octaves.")
+
+
+class FMOscillator(Module):
+    type_name = "fm_oscillator"
+    description = "Frequency-modulated oscillator: f(t) = freq_hz * 2^(mod_index * m(t))."
+    PARAMS = (FREQ_HZ, AMP, waveform_param(("sine", "saw", "square"), "sine"), BAND_LIMIT)
+    # Exponential FM keeps the frequency positive, so PolyBLEP edges stay well defined.
+    CONTROL_PORTS = {"freq_hz": (MOD_INDEX_OCT,)}
+    REQUIRED_PORTS = ("freq_hz",)
+
+    def render(self, ctx, inputs, params, controls):
+        freq = params["freq_hz"] * torch.exp2(params["mod_index"] * controls["freq_hz"])
+        return render_shapes(self, ctx, params, freq)

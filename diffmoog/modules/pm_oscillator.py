@@ -1,0 +1,36 @@
+"""PM oscillator (DX7-style "FM"): the modulator is added to the carrier's phase."""
+from __future__ import annotations
+
+import torch
+
+from diffmoog.modules.base import Module, mix_choices, take_rows
+from diffmoog.modules.oscillator import AMP, BAND_LIMIT, FREQ_HZ, waveform_param
+from diffmoog.modules.waveforms import TWO_PI, _frac, phase, render_waveform
+from diffmoog.params import Param
+
+MOD_INDEX_RAD = Param("mod_index", "rad", 0.0, 10.0, "linear", 1.0,
+                      description="Phase deviation in radians for a modulator of +-1.")
+
+
+class PMOscillator(Module):
+    type_name = "pm_oscillator"
+    description = "Phase-modulated oscillator: y = amp * wave(phase(t) + mod_index * m(t) / 2pi)."
+    PARAMS = (FREQ_HZ, AMP, waveform_param(("sine", "saw", "square"), "sine"), BAND_LIMIT)
+    CONTROL_PORTS = {"phase": (MOD_INDEX_RAD,)}
+    REQUIRED_PORTS = ("phase",)
+
+    def render(self, ctx, inputs, params, controls):
+        carrier, inc = phase(ctx, params["freq_hz"], self.node)
+        offset = params["mod_index"] * controls["phase"] / TWO_PI
+        p = _frac(carrier + offset)
+        # The instantaneous increment sets the BLEP width; the first sample reuses the carrier's.
+        step = torch.diff(offset, dim=-1, prepend=offset[:, :1])
+        inc = inc + step
+        band_limited = bool(params["band_limit"][0, 0] > 0.5)
+        shapes = self.PARAMS[2].choices
+
+        def one(choice, rows):
+            return render_waveform(shapes[choice], take_rows(p, rows), take_rows(inc, rows),
+                                   band_limited)
+
+        return params["amp"] * mix_choices(params["waveform"], one)

@@ -1,0 +1,22 @@
+"""Tremolo: amplitude modulation of its input by a built-in sine LFO."""
+from __future__ import annotations
+
+import torch
+
+from diffmoog.modules.base import Module
+from diffmoog.modules.waveforms import TWO_PI, phase
+from diffmoog.params import Param
+
+
+class Tremolo(Module):
+    type_name = "tremolo"
+    description = "out = input * (1 - depth * (1 + sin(2 pi rate t)) / 2)."
+    PARAMS = (Param("rate_hz", "Hz", 0.5, 20.0, "log", 5.0, description="Tremolo rate."),
+              Param("depth", "", 0.0, 1.0, "linear", 0.3, description="0 none, 1 full cut at troughs."))
+    INPUTS = (1, 1)
+    BYPASS = "input"
+
+    def render(self, ctx, inputs, params, controls):
+        p, _ = phase(ctx, params["rate_hz"], self.node)
+        wobble = 0.5 * (1.0 + torch.sin(TWO_PI * p))
+        return inputs[0] * (1.0 - params["depth"] * wobble)

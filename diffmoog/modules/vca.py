@@ -1,0 +1,20 @@
+"""VCA: scales its input by a gain, optionally times a control signal (usually an ADSR)."""
+from __future__ import annotations
+
+from diffmoog.modules.base import Module
+from diffmoog.params import Param
+
+
+class VCA(Module):
+    type_name = "vca"
+    description = "Voltage-controlled amplifier: out = input * gain * control(t)."
+    PARAMS = (Param("gain", "", 0.0, 1.0, "linear", 1.0, description="Static gain."),)
+    CONTROL_PORTS = {"gain": ()}
+    INPUTS = (1, 1)
+    BYPASS = "input"
+
+    def render(self, ctx, inputs, params, controls):
+        out = inputs[0] * params["gain"]
+        if "gain" in controls:
+            out = out * controls["gain"]
+        return out

@@ -1,0 +1,88 @@
+"""Shared oscillator DSP: phase accumulation and band-limited (PolyBLEP/BLAMP) waveforms."""
+from __future__ import annotations
+
+import torch
+
+from diffmoog.modules.base import RenderContext
+
+TWO_PI = 2.0 * torch.pi
+_BLOCK = 1024  # split n = BLOCK*q + r so that float32 phase stays exact for long renders
+
+
+def _frac(x: torch.Tensor) -> torch.Tensor:
+    return x - torch.floor(x)
+
+
+def phase(ctx: RenderContext, freq_hz: torch.Tensor, node: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (phase in cycles [0,1), per-sample increment) for `freq_hz` [batch, 1|samples].
+
+    Constant frequency uses a closed form per absolute sample index, so there is no
+    accumulated rounding error and streamed blocks line up exactly. Time-varying frequency
+    is integrated in float64 and its end phase carried in the node's stream state.
+    """
+    inc = freq_hz / ctx.sample_rate
+    if inc.shape[-1] == 1:
+        n = ctx.sample_index()
+        q = torch.div(n, _BLOCK, rounding_mode="floor").to(inc.dtype)
+        r = (n % _BLOCK).to(inc.dtype)
+        return _frac(_frac(_frac(inc * _BLOCK) * q) + inc * r), inc
+    state = ctx.node_state(node)
+    start = state.get("phase", 0.0) if state is not None else 0.0
+    wide = inc.to(torch.float64)
+    total = torch.cumsum(wide, dim=-1)
+    out = total - wide + start
+    if state is not None:
+        state["phase"] = _frac(total[:, -1:] + start).detach()
+    return _frac(out).to(inc.dtype), inc
+
+
+def blep(p: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    """PolyBLEP residual for a downward step of 2 at phase 0 (two-sample polynomial)."""
+    after = p / dt
+    before = (p - 1.0) / dt
+    return torch.where(p < dt, 2.0 * after - after * after - 1.0,
+                       torch.where(p > 1.0 - dt, before * before + 2.0 * before + 1.0,
+                                   torch.zeros_like(p)))
+
+
+def blamp(p: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    """PolyBLAMP residual (integrated BLEP) for a unit slope change at phase 0, in samples."""
+    after = 1.0 - p / dt
+    before = 1.0 + (p - 1.0) / dt
+    return torch.where(p < dt, after * after * after / 6.0,
+                       torch.where(p > 1.0 - dt, before * before * before / 6.0,
+                                   torch.zeros_like(p)))
+
+
+def sine(p: torch.Tensor, dt: torch.Tensor, band_limited: bool = True) -> torch.Tensor:
+    return torch.sin(TWO_PI * p)
+
+
+def saw(p: torch.Tensor, dt: torch.Tensor, band_limited: bool = True) -> torch.Tensor:
+    naive = 2.0 * p - 1.0
+    return naive - blep(p, dt) if band_limited else naive
+
+
+def square(p: torch.Tensor, dt: torch.Tensor, band_limited: bool = True) -> torch.Tensor:
+    naive = torch.where(p < 0.5, 1.0, -1.0)
+    if not band_limited:
+        return naive
+    return naive + blep(p, dt) - blep(_frac(p + 0.5), dt)
+
+
+def triangle(p: torch.Tensor, dt: torch.Tensor, band_limited: bool = True) -> torch.Tensor:
+    naive = 1.0 - 4.0 * torch.abs(p - 0.5)  # trough at phase 0, peak at 0.5
+    if not band_limited:
+        return naive
+    # The slope changes by +-8 per cycle (4 per half cycle, both ways) = 8*dt per sample.
+    return naive + 8.0 * dt * (blamp(p, dt) - blamp(_frac(p + 0.5), dt))
+
+
+WAVEFORMS = {"sine": sine, "saw": saw, "square": square, "triangle": triangle}
+
+
+def render_waveform(name: str, p: torch.Tensor, inc: torch.Tensor, band_limited: bool
+                    ) -> torch.Tensor:
+    # BLEP needs the step width in cycles; cap it so the two square edges never overlap.
+    dt = torch.abs(inc).clamp(1e-7, 0.5)
+    return WAVEFORMS[name](p, dt, band_limited)

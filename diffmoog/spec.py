@@ -1,0 +1,306 @@
+"""Chain YAML -> validated ChainSpec. Every mistake is one SpecError naming file, node and key."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from diffmoog.errors import SpecError, did_you_mean
+from diffmoog.modules import MODULES
+from diffmoog.params import DISTRIBUTIONS, SCALES, Distribution, Param
+
+TOP_FIELDS = ("name", "description", "sample_rate", "duration", "note_off", "nodes", "output")
+NODE_FIELDS = ("module", "inputs", "control", "fixed", "params", "active", "description")
+OVERRIDE_FIELDS = ("range", "scale", "default", "distribution")
+DISTRIBUTION_FIELDS = ("type", "mean", "std", "weights")
+
+
+@dataclass
+class NodeSpec:
+    name: str
+    module: str
+    inputs: tuple[str, ...] = ()
+    control: dict[str, str] = field(default_factory=dict)
+    fixed: dict[str, float | str] = field(default_factory=dict)
+    params: dict[str, Param] = field(default_factory=dict)  # every declared param, overrides applied
+    active: float | None = None
+    description: str = ""
+
+
+@dataclass
+class ChainSpec:
+    name: str
+    nodes: dict[str, NodeSpec]  # in topological order
+    output: str
+    description: str = ""
+    sample_rate: int = 16000
+    duration: float = 4.0
+    note_off: float = 3.0
+    source: str = "<dict>"
+    raw: dict = field(default_factory=dict)
+
+
+def chains_dir() -> Path:
+    """The built-in chain folder (top-level `chains/`, installed as `diffmoog.chains`)."""
+    repo = Path(__file__).resolve().parent.parent / "chains"
+    if repo.is_dir():
+        return repo
+    from importlib.resources import files
+    return Path(str(files("diffmoog.chains")))
+
+
+def builtin_chains() -> dict[str, Path]:
+    return {p.stem.upper(): p for p in sorted(chains_dir().glob("*.yaml"))}
+
+
+def resolve_chain(name_or_path: str | Path) -> Path:
+    """A built-in chain name (any case) or a path to the user's own YAML."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise SpecError("chain file not found", file=text)
+        return path
+    known = builtin_chains()
+    if text.upper() in known:
+        return known[text.upper()]
+    raise SpecError(f"unknown chain '{text}'{did_you_mean(text.upper(), known)} "
+                    f"(built-in: {', '.join(known)})")
+
+
+def load_spec(name_or_path: str | Path) -> ChainSpec:
+    path = resolve_chain(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SpecError(f"invalid YAML{where}: {getattr(err, 'problem', err)}", file=str(path)) from None
+    except OSError as err:
+        raise SpecError(f"cannot read: {err.strerror}", file=str(path)) from None
+    return parse_spec(raw, source=str(path))
+
+
+def _check_fields(given: dict, allowed, source, node=None, prefix=""):
+    for key in given:
+        if key not in allowed:
+            raise SpecError(f"unknown field{did_you_mean(key, allowed)}", source, node, prefix + str(key))
+
+
+def _number(value, source, node, key, positive=False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SpecError(f"expected a number, got {value!r}", source, node, key)
+    if positive and value <= 0:
+        raise SpecError(f"must be > 0, got {value!r}", source, node, key)
+    return float(value)
+
+
+def parse_spec(raw, source: str = "<dict>") -> ChainSpec:
+    if not isinstance(raw, dict):
+        raise SpecError("a chain file must be a mapping with 'nodes' and 'output'", source)
+    _check_fields(raw, TOP_FIELDS, source)
+    for required in ("nodes", "output"):
+        if required not in raw:
+            raise SpecError("missing required field", source, key=required)
+    nodes_raw = raw["nodes"]
+    if not isinstance(nodes_raw, dict) or not nodes_raw:
+        raise SpecError("must be a non-empty mapping of node name -> node", source, key="nodes")
+    sample_rate = raw.get("sample_rate", 16000)
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1000:
+        raise SpecError(f"must be an integer >= 1000, got {sample_rate!r}", source, key="sample_rate")
+    duration = _number(raw.get("duration", 4.0), source, None, "duration", positive=True)
+    note_off = _number(raw.get("note_off", 3.0), source, None, "note_off")
+    if note_off < 0:
+        raise SpecError(f"must be >= 0, got {note_off!r}", source, key="note_off")
+
+    nodes = {}
+    for name, body in nodes_raw.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SpecError("node names must be identifiers (letters, digits, _)", source, str(name))
+        nodes[name] = _parse_node(name, body, nodes_raw, source)
+
+    output = raw["output"]
+    if output not in nodes:
+        raise SpecError(f"unknown node '{output}'{did_you_mean(output, nodes)}", source, key="output")
+    return ChainSpec(name=str(raw.get("name", Path(source).stem.upper())), nodes=_topological(nodes, source),
+                     output=output, description=str(raw.get("description", "")),
+                     sample_rate=sample_rate, duration=duration, note_off=note_off, source=source,
+                     raw=raw)
+
+
+def _parse_node(name, body, all_nodes, source) -> NodeSpec:
+    if not isinstance(body, dict):
+        raise SpecError("a node must be a mapping with at least 'module'", source, name)
+    _check_fields(body, NODE_FIELDS, source, name)
+    if "module" not in body:
+        raise SpecError("missing required field", source, name, "module")
+    module_name = body["module"]
+    if module_name not in MODULES:
+        raise SpecError(f"unknown module '{module_name}'{did_you_mean(module_name, MODULES)}",
+                        source, name, "module")
+    module = MODULES[module_name]
+
+    inputs = body.get("inputs", [])
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, list):
+        raise SpecError("must be a list of node names", source, name, "inputs")
+    for source_node in inputs:
+        _check_reference(source_node, name, all_nodes, source, "inputs")
+    low, high = module.INPUTS
+    if len(inputs) < low or (high is not None and len(inputs) > high):
+        want = f"exactly {low}" if low == high else f"at least {low}" if high is None else f"{low}..{high}"
+        raise SpecError(f"module '{module_name}' takes {want} audio input(s), got {len(inputs)}",
+                        source, name, "inputs")
+    if len(set(inputs)) != len(inputs):
+        raise SpecError("an input is listed twice", source, name, "inputs")
+
+    control = body.get("control", {}) or {}
+    if not isinstance(control, dict):
+        raise SpecError("must be a mapping of port -> node", source, name, "control")
+    for port, source_node in control.items():
+        if port not in module.CONTROL_PORTS:
+            ports = ", ".join(module.CONTROL_PORTS) or "none"
+            raise SpecError(f"unknown control port for '{module_name}'{did_you_mean(port, module.CONTROL_PORTS)} "
+                            f"(ports: {ports})", source, name, f"control.{port}")
+        _check_reference(source_node, name, all_nodes, source, f"control.{port}")
+    for port in module.REQUIRED_PORTS:
+        if port not in control:
+            raise SpecError(f"module '{module_name}' needs control port '{port}' wired", source, name, "control")
+
+    declared = {p.name: p for p in module.declared_params(tuple(inputs), tuple(control))}
+    fixed = body.get("fixed", {}) or {}
+    if not isinstance(fixed, dict):
+        raise SpecError("must be a mapping of parameter -> value", source, name, "fixed")
+    for key, value in fixed.items():
+        if key not in declared:
+            raise SpecError(f"unknown parameter{did_you_mean(key, declared)}", source, name, f"fixed.{key}")
+        fixed[key] = _fixed_value(declared[key], value, source, name)
+
+    overrides = body.get("params", {}) or {}
+    if not isinstance(overrides, dict):
+        raise SpecError("must be a mapping of parameter -> settings", source, name, "params")
+    params = dict(declared)
+    for key, settings in overrides.items():
+        if key not in declared:
+            raise SpecError(f"unknown parameter{did_you_mean(key, declared)}", source, name, f"params.{key}")
+        if key in fixed:
+            raise SpecError("parameter is both fixed and free", source, name, f"params.{key}")
+        if not declared[key].learnable:
+            raise SpecError("is a setting, not a learnable parameter; put it under 'fixed'",
+                            source, name, f"params.{key}")
+        params[key] = _override(declared[key], settings, source, name)
+
+    active = body.get("active")
+    if active is not None:
+        active = _number(active, source, name, "active")
+        if not 0.0 < active <= 1.0:
+            raise SpecError(f"must be a probability in (0, 1], got {active}", source, name, "active")
+    return NodeSpec(name=name, module=module_name, inputs=tuple(inputs), control=dict(control),
+                    fixed=fixed, params=params, active=active, description=str(body.get("description", "")))
+
+
+def _check_reference(target, node, all_nodes, source, key):
+    if not isinstance(target, str) or target not in all_nodes:
+        raise SpecError(f"unknown node '{target}'{did_you_mean(target, all_nodes)}", source, node, key)
+    if target == node:
+        raise SpecError("a node cannot feed itself", source, node, key)
+
+
+def _fixed_value(param: Param, value, source, node):
+    key = f"fixed.{param.name}"
+    if param.is_categorical:
+        if value not in param.choices:
+            raise SpecError(f"'{value}' is not one of {', '.join(param.choices)}"
+                            f"{did_you_mean(value, param.choices)}", source, node, key)
+        return value
+    return _number(value, source, node, key)
+
+
+def _override(param: Param, settings, source, node) -> Param:
+    key = f"params.{param.name}"
+    if not isinstance(settings, dict):
+        raise SpecError("must be a mapping with range/scale/default/distribution", source, node, key)
+    _check_fields(settings, OVERRIDE_FIELDS, source, node, key + ".")
+    changes = {}
+    if "scale" in settings:
+        scale = settings["scale"]
+        if scale not in SCALES or scale == "categorical" or param.is_categorical:
+            raise SpecError(f"scale must be linear or log for a continuous parameter, got {scale!r}",
+                            source, node, key + ".scale")
+        changes["scale"] = scale
+    if "range" in settings:
+        if param.is_categorical:
+            raise SpecError("a categorical parameter has choices, not a range", source, node, key + ".range")
+        rng = settings["range"]
+        if not isinstance(rng, list) or len(rng) != 2:
+            raise SpecError(f"must be [low, high], got {rng!r}", source, node, key + ".range")
+        low, high = (_number(v, source, node, key + ".range") for v in rng)
+        if not low < high:
+            raise SpecError(f"low must be below high, got [{low:g}, {high:g}]", source, node, key + ".range")
+        changes["low"], changes["high"] = low, high
+    new = param.replace(**changes)
+    if new.scale == "log" and new.low <= 0:
+        raise SpecError(f"a log-scale range must be positive, got low={new.low:g}", source, node, key + ".range")
+    if "default" in settings:
+        default = _number(settings["default"], source, node, key + ".default")
+        if not new.low <= default <= new.high:
+            raise SpecError(f"default {default:g} is outside [{new.low:g}, {new.high:g}]",
+                            source, node, key + ".default")
+        new = new.replace(default=default)
+    elif not param.is_categorical and not new.low <= float(new.default) <= new.high:
+        new = new.replace(default=min(max(float(new.default), new.low), new.high))
+    if "distribution" in settings:
+        new = new.replace(distribution=_distribution(new, settings["distribution"], source, node,
+                                                     key + ".distribution"))
+    return new
+
+
+def _distribution(param: Param, raw, source, node, key) -> Distribution:
+    if not isinstance(raw, dict):
+        raise SpecError("must be a mapping, e.g. {type: normal, mean: 440, std: 50}", source, node, key)
+    _check_fields(raw, DISTRIBUTION_FIELDS, source, node, key + ".")
+    kind = raw.get("type", "uniform")
+    if kind not in DISTRIBUTIONS:
+        raise SpecError(f"unknown distribution '{kind}'{did_you_mean(kind, DISTRIBUTIONS)}", source, node, key + ".type")
+    if param.is_categorical:
+        weights = raw.get("weights")
+        if not isinstance(weights, list) or len(weights) != len(param.choices) or \
+                any(_number(w, source, node, key + ".weights") < 0 for w in weights) or sum(weights) <= 0:
+            raise SpecError(f"needs 'weights': {len(param.choices)} non-negative numbers "
+                            f"({', '.join(param.choices)})", source, node, key + ".weights")
+        return Distribution(kind="uniform", weights=tuple(float(w) for w in weights))
+    if kind == "normal":
+        for required in ("mean", "std"):
+            if required not in raw:
+                raise SpecError("a normal distribution needs mean and std (physical units)",
+                                source, node, f"{key}.{required}")
+        mean = _number(raw["mean"], source, node, key + ".mean")
+        std = _number(raw["std"], source, node, key + ".std", positive=True)
+        return Distribution(kind="normal", mean=mean, std=std)
+    return Distribution()
+
+
+def _topological(nodes: dict[str, NodeSpec], source: str) -> dict[str, NodeSpec]:
+    """Order nodes so every node comes after its inputs (file order among equals); reject cycles."""
+    ordered: dict[str, NodeSpec] = {}
+    visiting: list[str] = []
+
+    def visit(name):
+        if name in ordered:
+            return
+        if name in visiting:
+            cycle = visiting[visiting.index(name):] + [name]
+            raise SpecError(f"cycle: {' -> '.join(cycle)}", source, name)
+        visiting.append(name)
+        node = nodes[name]
+        for upstream in list(node.inputs) + list(node.control.values()):
+            visit(upstream)
+        visiting.pop()
+        ordered[name] = node
+
+    for name in nodes:
+        visit(name)
+    return ordered
