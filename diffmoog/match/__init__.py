@@ -1,0 +1,1 @@
+"""Sound matching and sound design: presets, refinement, morphing, variations, streaming."""

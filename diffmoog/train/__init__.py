@@ -1,0 +1,1 @@
+"""Training: encoders, features, losses, metrics, the trainer and its CLIs."""
