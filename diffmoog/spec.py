@@ -11,7 +11,9 @@ from diffmoog.errors import SpecError, did_you_mean
 from diffmoog.modules import MODULES
 from diffmoog.params import DISTRIBUTIONS, SCALES, Distribution, Param
 
-TOP_FIELDS = ("name", "description", "sample_rate", "duration", "note_off", "nodes", "output")
+# "preset": a preset file is a chain file plus one sound's values (diffmoog.match.preset),
+# so Chain.load accepts it too; the chain itself ignores that section.
+TOP_FIELDS = ("name", "description", "sample_rate", "duration", "note_off", "nodes", "output", "preset")
 NODE_FIELDS = ("module", "inputs", "control", "fixed", "params", "active", "description")
 OVERRIDE_FIELDS = ("range", "scale", "default", "distribution")
 DISTRIBUTION_FIELDS = ("type", "mean", "std", "weights")
