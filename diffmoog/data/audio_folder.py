@@ -1,0 +1,83 @@
+"""Any folder of wav/flac/ogg/aiff files (drum one-shots at 44.1 kHz, recordings...) as a Dataset.
+
+Every file is converted to mono float32 at `sample_rate` and trimmed or zero-padded to
+`duration`, so items batch together. Hidden files (".DS_Store", macOS "._x.wav") are ignored.
+A file that cannot be read never stops an epoch: item i is replaced by the next readable
+file (deterministic), counted in `dataset.failed` and warned once per file.
+
+normalize: None keeps levels; "peak" scales to a peak of 1; "loudness" scales to an RMS of
+LOUDNESS_DBFS (plain RMS, not K-weighted LUFS), then lowers the gain if needed so the peak
+stays within [-1, 1]. Silent files are left silent.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from diffmoog.data.audio_io import is_audio_file, load_audio
+from diffmoog.errors import ConfigError, DiffmoogError, did_you_mean
+
+NORMALIZE = (None, "peak", "loudness")
+LOUDNESS_DBFS = -20.0
+SILENCE = 1e-8
+
+
+def normalize_audio(audio: torch.Tensor, mode: str | None) -> torch.Tensor:
+    peak = float(audio.abs().max()) if audio.numel() else 0.0
+    if mode is None or peak < SILENCE:
+        return audio
+    if mode == "peak":
+        return audio / peak
+    rms = float(audio.pow(2).mean().sqrt())
+    gain = min(10.0 ** (LOUDNESS_DBFS / 20.0) / max(rms, SILENCE), 1.0 / peak)
+    return audio * gain
+
+
+def list_audio_files(root: Path, recursive: bool = True) -> list[Path]:
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in root.glob(pattern)
+                  if p.is_file() and is_audio_file(p) and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+class AudioFolderDataset(Dataset):
+    """Items: dict(audio=[samples] float32, path=str, name=str relative path without suffix)."""
+
+    def __init__(self, root, sample_rate: int = 16000, duration: float = 4.0, normalize: str | None = None,
+                 recursive: bool = True):
+        self.root, self.sample_rate, self.duration = Path(root).expanduser(), int(sample_rate), float(duration)
+        if normalize not in NORMALIZE:
+            raise ConfigError(f"unknown normalize mode '{normalize}'"
+                              f"{did_you_mean(normalize, [m for m in NORMALIZE if m])} (use peak, loudness or None)")
+        self.normalize = normalize
+        if not self.root.is_dir():
+            raise ConfigError(f"{self.root}: audio folder not found")
+        self.files = list_audio_files(self.root, recursive)
+        if not self.files:
+            raise ConfigError(f"{self.root}: no wav/flac/ogg/aiff files found")
+        self.failed: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict:
+        for step in range(len(self.files)):
+            path = self.files[(index + step) % len(self.files)]
+            try:
+                audio = load_audio(path, self.sample_rate, self.duration)
+            except DiffmoogError as error:
+                if str(path) not in self.failed:
+                    self.failed[str(path)] = str(error)
+                    warnings.warn(f"{error}; using the next readable file instead "
+                                  f"({len(self.failed)} unreadable so far)", stacklevel=2)
+                continue
+            name = path.relative_to(self.root).with_suffix("").as_posix()
+            return {"audio": normalize_audio(audio, self.normalize), "path": str(path), "name": name}
+        raise ConfigError(f"{self.root}: none of the {len(self.files)} audio files could be read")
+
+
+def collate(items: list[dict]) -> dict:
+    return {"audio": torch.stack([item["audio"] for item in items]),
+            "path": [item["path"] for item in items], "name": [item["name"] for item in items]}

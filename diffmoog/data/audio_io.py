@@ -1,0 +1,112 @@
+"""Robust audio reading: any wav/flac/ogg/aiff -> float32 mono in [-1, 1] at one sample rate.
+
+Odd files are converted, not rejected: stereo is averaged to mono, other sample rates are
+resampled (julius), 8/16/24/32-bit integer and float encodings are scaled by soundfile to
+[-1, 1] exactly once (DiffMoog divided int16 by 32768 twice and trained on near-silence),
+and truncated files give the samples that are there. Files that cannot be decoded at all,
+hold no samples, or hold NaN/inf raise `AudioReadError`, which names the path.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from diffmoog.errors import DiffmoogError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+
+
+class AudioReadError(DiffmoogError):
+    """An audio file could not be read; the message names the file."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: cannot read audio: {reason}")
+
+
+@functools.lru_cache(maxsize=16)
+def _resampler(old_hz: int, new_hz: int):
+    import julius  # light, but only needed when rates differ
+
+    return julius.ResampleFrac(old_hz, new_hz)
+
+
+def resample(audio: torch.Tensor, old_hz: int, new_hz: int) -> torch.Tensor:
+    """Resample along the last axis (band-limited sinc, julius)."""
+    if int(old_hz) == int(new_hz):
+        return audio
+    return _resampler(int(old_hz), int(new_hz)).to(audio.device)(audio)
+
+
+def fit_length(audio: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """Trim or zero-pad the last axis to exactly `num_samples`."""
+    length = audio.shape[-1]
+    if length >= num_samples:
+        return audio[..., :num_samples]
+    return torch.nn.functional.pad(audio, (0, num_samples - length))
+
+
+def num_samples_for(duration_s: float, sample_rate: int) -> int:
+    return int(round(float(duration_s) * int(sample_rate)))
+
+
+def to_unit_range(audio: torch.Tensor) -> torch.Tensor:
+    """Keep float audio inside [-1, 1].
+
+    A float file hotter than full scale is divided by its peak (clipping would distort it);
+    the tiny sinc overshoot a resampler adds to an already full-scale file is clamped.
+    """
+    peak = float(audio.abs().max()) if audio.numel() else 0.0
+    if peak > 1.01:
+        audio = audio / peak
+    return audio.clamp(-1.0, 1.0)
+
+
+def convert(samples: np.ndarray, file_rate: int, sample_rate: int, duration: float | None = None,
+            mono: bool = True, path: str | Path = "<array>") -> torch.Tensor:
+    """Decoded samples ([frames] or [frames, channels], float) -> tensor at `sample_rate`.
+
+    Returns [samples] when mono, else [channels, samples].
+    """
+    data = np.asarray(samples, dtype=np.float32)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.shape[0] == 0:
+        raise AudioReadError(path, "the file holds no samples")
+    if not np.isfinite(data).all():
+        raise AudioReadError(path, "the file holds NaN or infinite samples")
+    audio = torch.from_numpy(np.ascontiguousarray(data.T))  # [channels, frames]
+    if mono:
+        audio = audio.mean(dim=0)
+    audio = to_unit_range(resample(audio, file_rate, sample_rate))
+    if duration is not None:
+        audio = fit_length(audio, num_samples_for(duration, sample_rate))
+    return audio.contiguous()
+
+
+def load_audio(path: str | Path, sample_rate: int, duration: float | None = None,
+               mono: bool = True) -> torch.Tensor:
+    """Read an audio file as float32 in [-1, 1] at `sample_rate`.
+
+    `duration` (seconds) trims or zero-pads; None keeps the file's length. Returns [samples]
+    when `mono` (channels averaged), else [channels, samples]. Raises `AudioReadError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioReadError(path, "no such file" if not path.exists() else "not a file")
+    try:
+        # float32 from soundfile is already scaled to [-1, 1) for every integer width.
+        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as error:
+        raise AudioReadError(path, str(error).replace(f"'{path}'", "file").strip()) from None
+    except OSError as error:
+        raise AudioReadError(path, error.strerror or str(error)) from None
+    return convert(data, int(file_rate), sample_rate, duration, mono, path)
+
+
+def is_audio_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in AUDIO_EXTENSIONS
