@@ -1,0 +1,1 @@
+"""Datasets: synthetic parameter-labelled sets, NSynth and folders of real audio."""
