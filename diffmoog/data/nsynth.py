@@ -78,6 +78,20 @@ def choose_subset(notes: list, size: int | None, seed: int = 0) -> list:
     return [notes[i] for i in sorted(chosen)]
 
 
+def read_note_audio(note: Note, sample_rate: int, duration: float | None) -> torch.Tensor:
+    """One note's audio from its wav or TFRecord payload; raises AudioReadError."""
+    if note.offset < 0:
+        return load_audio(note.path, sample_rate, duration)
+    where = f"{note.path}@{note.offset}"
+    try:
+        example = tfrecord_io.parse_example(tfrecord_io.read_payload(note.path, note.offset, note.length))
+        samples = example["audio"]
+    except Exception as error:  # corrupt payload: reported like an unreadable wav
+        raise AudioReadError(where, str(error) or type(error).__name__) from None
+    rate = int(example["sample_rate"][0]) if len(example.get("sample_rate", [])) else NSYNTH_RATE_HZ
+    return convert(samples, rate, sample_rate, duration, path=where)
+
+
 class NSynthDataset(Dataset):
     """NSynth notes as dicts of audio [samples] float32 in [-1, 1] plus labels."""
 
@@ -98,15 +112,7 @@ class NSynthDataset(Dataset):
         return len(self.notes)
 
     def read_audio(self, note: Note) -> torch.Tensor:
-        if note.offset < 0:
-            return load_audio(note.path, self.sample_rate, self.duration)
-        try:
-            example = tfrecord_io.parse_example(tfrecord_io.read_payload(note.path, note.offset, note.length))
-            samples = example["audio"]
-        except Exception as error:  # corrupt payload: reported like an unreadable wav
-            raise AudioReadError(f"{note.path}@{note.offset}", str(error)) from None
-        rate = int(example["sample_rate"][0]) if len(example.get("sample_rate", [])) else NSYNTH_RATE_HZ
-        return convert(samples, rate, self.sample_rate, self.duration, path=f"{note.path}@{note.offset}")
+        return read_note_audio(note, self.sample_rate, self.duration)
 
     def __getitem__(self, index: int) -> dict:
         for step in range(len(self.notes)):

@@ -99,16 +99,19 @@ def detect_format(root: Path) -> str:
 # -- json + wav ---------------------------------------------------------------------------
 def _json_split_dirs(root: Path, split: str | None) -> dict[str, Path]:
     if (root / "examples.json").is_file():
-        found = _split_of(root.name)
-        if split and found not in (split, "all"):
-            raise ConfigError(f"{root}: this folder holds the '{found}' split, not '{split}'")
-        return {split or found: root}
-    dirs = {name: root / f"nsynth-{name}" for name in SPLITS if (root / f"nsynth-{name}" / "examples.json").is_file()}
-    if split:
-        if split not in dirs:
-            raise ConfigError(f"{root}: no nsynth-{split}/examples.json (found: {', '.join(dirs) or 'none'})")
-        return {split: dirs[split]}
-    return dirs
+        dirs = {_split_of(root.name): root}
+    else:
+        dirs = {name: root / f"nsynth-{name}" for name in SPLITS if (root / f"nsynth-{name}" / "examples.json").is_file()}
+    return _pick_split(dirs, split, root)
+
+
+def _pick_split(found: dict, split: str | None, root: Path) -> dict:
+    """Keep the requested split; a single unnamed pool ("all") serves any split request."""
+    if not split or set(found) == {"all"}:
+        return found
+    if split not in found:
+        raise ConfigError(f"{root}: no '{split}' split of NSynth here (found: {', '.join(found) or 'none'})")
+    return {split: found[split]}
 
 
 def _note_from_meta(key: str, meta: dict, split: str, path: str, offset: int = -1, length: int = 0) -> Note:
@@ -166,11 +169,7 @@ def _tfrecord_files(root: Path, split: str | None) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {}
     for path in files:
         out.setdefault(_split_of(path.name), []).append(path)
-    if split:
-        if split not in out:
-            raise ConfigError(f"{root}: no nsynth-{split}.tfrecord (found: {', '.join(out) or 'none'})")
-        return {split: out[split]}
-    return out
+    return _pick_split(out, split, root)
 
 
 def index_records(files: dict[str, list[Path]], to_meta, skips: Skips) -> list[Note]:
@@ -233,11 +232,20 @@ def _tfds_files(folder: Path, split: str | None) -> dict[str, list[Path]]:
         paths = sorted(folder.glob(f"*-{name}.tfrecord*"))
         if paths:
             out[name] = paths
-    if split:
-        if split not in out:
-            raise ConfigError(f"{folder}: no '{split}' split (found: {', '.join(out) or 'none'})")
-        return {split: out[split]}
-    return out
+    return _pick_split(out, split, folder)
+
+
+def available_splits(root: str | Path, fmt: str = "auto") -> tuple[list[str], str]:
+    """The NSynth splits under `root` ("all" for one unnamed pool), without indexing notes."""
+    root = Path(root).expanduser()
+    fmt = detect_format(root) if fmt == "auto" else fmt
+    if fmt == "json":
+        found = _json_split_dirs(root, None)
+    elif fmt == "tfrecord":
+        found = _tfrecord_files(root, None)
+    else:
+        found = _tfds_files(_tfds_dir(root) if root.is_dir() else root, None)
+    return list(found), fmt
 
 
 def build_index(root: str | Path, split: str | None = None, fmt: str = "auto") -> tuple[list[Note], str, Skips]:
