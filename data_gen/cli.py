@@ -1,0 +1,104 @@
+"""`create-data`: argparse only; the work happens in data_gen.create (or data_gen.from_nsynth)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from diffmoog.errors import DiffmoogError
+
+EPILOG = """examples:
+  create-data -c REDUCED_SIMPLE_OSC --size 50000
+  create-data -c REDUCED_SIMPLE_OSC --size 5000 -s val
+  create-data -c my_chain.yaml --size 100000 --shard 0/4      (one of 4 machines; same dataset as one run)
+  create-data --from-nsynth ~/nsynth --families keyboard,guitar --pitch-min 24 --pitch-max 84 --size 18000
+A killed run resumes when the same command is run again."""
+
+
+def shard_arg(text: str) -> tuple[int, int]:
+    try:
+        shard, shards = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected i/N (e.g. 0/4), got '{text}'") from None
+    if not 0 <= shard < shards:
+        raise argparse.ArgumentTypeError(f"expected i/N with 0 <= i < N, got '{text}'")
+    return shard, shards
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="create-data", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Render a parameter-labelled dataset: OUT/NAME/SPLIT/wav_files/<id>.wav, "
+                                            "params_dataset.csv, params_normalized.csv, metadata.json.")
+    p.add_argument("-c", "--chain", help="built-in chain name (any case) or a chain YAML path")
+    p.add_argument("--size", type=int, help="number of sounds (with --from-nsynth: notes to copy; default all)")
+    p.add_argument("-s", "--split", default="train", help="train | val | test (default train); splits never overlap")
+    p.add_argument("-n", "--name", help="dataset name (default: the chain name in lower case)")
+    p.add_argument("-o", "--out", type=Path, default=Path("data"), help="output root (default data/)")
+    p.add_argument("-sd", "--signal-duration", type=float, help="seconds per sound (default: the chain's, 4.0)")
+    p.add_argument("-no", "--note-off", type=float, help="note-off time in s (default: the chain's, 3.0)")
+    p.add_argument("-sr", "--sample-rate", type=int, help="Hz (default: the chain's, 16000)")
+    p.add_argument("-bs", "--batch-size", type=int, default=64, help="sounds rendered at once (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    p.add_argument("--device", help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--workers", type=int, default=2, help="threads writing wav files (default 2)")
+    p.add_argument("--shard", type=shard_arg, default=(0, 1), metavar="i/N",
+                   help="generate only shard i of N (all N shards together = the same dataset as one run)")
+    p.add_argument("--force", action="store_true", help="delete an existing dataset at OUT/NAME/SPLIT and start over")
+    p.add_argument("--float", dest="float32", action="store_true", help="write 32-bit float wavs (default 16-bit PCM)")
+    p.add_argument("--compile", action="store_true", help="render with Chain.compile() (faster, if available)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    nsynth = p.add_argument_group("copying real notes from NSynth")
+    nsynth.add_argument("--from-nsynth", type=Path, metavar="PATH", help="an NSynth release (json+wav, TFRecord or TFDS)")
+    nsynth.add_argument("--families", nargs="+", help="instrument families, e.g. keyboard,guitar")
+    nsynth.add_argument("--sources", nargs="+", help="acoustic, electronic, synthetic")
+    nsynth.add_argument("--pitch-min", type=int, help="lowest MIDI pitch kept")
+    nsynth.add_argument("--pitch-max", type=int, help="highest MIDI pitch kept")
+    nsynth.add_argument("--velocities", nargs="+", help="MIDI velocities kept, e.g. 75,100")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.from_nsynth is not None:
+            return run_nsynth(args)
+        if not args.chain or args.size is None:
+            parser.error("the following arguments are required: -c/--chain, --size (or --from-nsynth PATH)")
+        return run_synth(args)
+    except DiffmoogError as err:
+        print(f"create-data: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("create-data: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def run_synth(args) -> int:
+    import diffmoog
+    from diffmoog.data_gen.create import create
+    from diffmoog.data_gen.options import GenOptions
+    opts = GenOptions(chain=diffmoog.Chain.load(args.chain), size=args.size, split=args.split, name=args.name,
+                      out=args.out, sample_rate=args.sample_rate, duration=args.signal_duration,
+                      note_off=args.note_off, batch_size=args.batch_size, seed=args.seed, device=args.device,
+                      workers=args.workers, shard=args.shard, force=args.force, float32=args.float32,
+                      compile=args.compile, progress_bar=not args.no_progress,
+                      args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()})
+    result = create(opts)
+    print(result.summary(opts))
+    return 0
+
+
+def run_nsynth(args) -> int:
+    try:
+        from diffmoog.data_gen import from_nsynth
+    except ModuleNotFoundError as err:
+        if err.name != "diffmoog.data_gen.from_nsynth":
+            raise
+        raise DiffmoogError("--from-nsynth is not available: diffmoog.data_gen.from_nsynth is missing "
+                            "from this installation") from None
+    return int(from_nsynth.main(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

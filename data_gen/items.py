@@ -1,0 +1,111 @@
+"""Deterministic item rendering, shared by create-data and OnTheFlyDataset.
+
+Item i of a split depends only on (chain, seed, split, i): its params come from
+`chain.sample(1, seed=split_seed(seed, split), offset=i)`, and the chain renders each batch
+row independently, so batch size, shard and worker count never change a sound.
+
+Silence/NaN policy (the same every time): an item whose audio is non-finite or whose peak
+is below SILENCE_PEAK (-60 dBFS) is drawn again from retry stream r = 1, 2, ... with
+`chain.sample(1, seed=retry_seed(seed, split, r), offset=i)`. The attempt that is kept is
+recorded per item (`retries` column of params_dataset.csv). After MAX_RETRIES the chain is
+reported as broken rather than writing silence or NaN.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from diffmoog import rng
+from diffmoog.errors import DiffmoogError
+
+SILENCE_PEAK = 1e-3  # -60 dBFS: quieter than this is useless as a sound-matching target
+MAX_RETRIES = 32
+PCM16_SCALE = 32768.0  # full scale is what readers divide by; +1.0 clips to 32767
+
+
+def split_seed(seed: int, split: str) -> int:
+    """Disjoint random streams per split (a fixed seed shared by splits leaks train into val)."""
+    return rng.stable_seed(seed, split)
+
+
+def retry_seed(seed: int, split: str, attempt: int) -> int:
+    return rng.stable_seed(seed, split, "retry", attempt)
+
+
+def to_pcm16(audio: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> int16, clipping what lies outside (what the wav files hold)."""
+    return (audio.clamp(-1.0, 1.0) * PCM16_SCALE).round().clamp(-32768, 32767).to(torch.int16)
+
+
+def from_pcm16(pcm: torch.Tensor) -> torch.Tensor:
+    """int16 -> float32 the way soundfile reads a 16-bit wav back (divide by 32768)."""
+    return pcm.to(torch.float32) / 32768.0
+
+
+def disk_samples(audio: torch.Tensor, float32: bool = False):
+    """Rows as they go into the wav files: float32 as is, else int16 PCM (numpy)."""
+    return audio.numpy() if float32 else to_pcm16(audio).numpy()
+
+
+@dataclass
+class Batch:
+    start: int  # index of the first item
+    params: dict[str, torch.Tensor]  # normalised params (CPU), including "seed"
+    audio: torch.Tensor  # float32 [batch, samples] (CPU), finite and not silent
+    retries: torch.Tensor  # int64 [batch]: which draw was kept (0 = the first)
+
+    def __len__(self) -> int:
+        return int(self.audio.shape[0])
+
+
+class ItemRenderer:
+    """Renders items start..start+count-1 of one split, applying the silence/NaN policy."""
+
+    def __init__(self, chain, seed: int, split: str, sample_rate: int | None = None,
+                 duration: float | None = None, note_off: float | None = None,
+                 device: str | torch.device = "cpu", render=None):
+        self.chain, self.seed, self.split = chain, int(seed), split
+        self.sample_rate = int(sample_rate or chain.spec.sample_rate)
+        self.duration = float(chain.spec.duration if duration is None else duration)
+        self.note_off = float(chain.spec.note_off if note_off is None else note_off)
+        self.n_samples = int(round(self.duration * self.sample_rate))
+        self.device = torch.device(device)
+        self._render = render or chain.render  # e.g. a compiled render (--compile)
+        self._seed = split_seed(self.seed, split)
+
+    def _audio(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        params = {k: v.to(self.device) for k, v in params.items()}
+        with torch.inference_mode():
+            audio = self._render(params, sample_rate=self.sample_rate, duration=self.duration,
+                                 note_off=self.note_off)
+        return audio.detach().to("cpu", torch.float32).contiguous()
+
+    @staticmethod
+    def _bad(audio: torch.Tensor) -> torch.Tensor:
+        finite = torch.isfinite(audio).all(dim=-1)
+        peak = torch.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0).abs().amax(dim=-1)
+        return ~finite | (peak < SILENCE_PEAK)
+
+    def render(self, start: int, count: int) -> Batch:
+        params = self.chain.sample(count, seed=self._seed, offset=start)
+        audio = self._audio(params)
+        retries = torch.zeros(count, dtype=torch.int64)
+        bad = self._bad(audio).nonzero().flatten()
+        for attempt in range(1, MAX_RETRIES + 1):
+            if len(bad) == 0:
+                break
+            seed = retry_seed(self.seed, self.split, attempt)
+            draws = [self.chain.sample(1, seed=seed, offset=start + int(j)) for j in bad]
+            fresh = {k: torch.cat([d[k] for d in draws]) for k in draws[0]}
+            fresh_audio = self._audio(fresh)
+            for key, value in fresh.items():
+                params[key][bad] = value
+            audio[bad] = fresh_audio
+            retries[bad] = attempt
+            bad = bad[self._bad(fresh_audio)]
+        if len(bad):
+            raise DiffmoogError(
+                f"chain '{self.chain.name}' rendered silence or NaN for item {start + int(bad[0])} "
+                f"in {MAX_RETRIES + 1} draws; check its parameter ranges")
+        return Batch(start, params, audio, retries)

@@ -1,0 +1,127 @@
+"""Generate one shard: render batches, write wavs on worker threads, append CSV rows, record progress.
+
+Rendering batch k+1 overlaps with writing batch k (file I/O releases the GIL), and at most
+two batches are alive at once, so memory does not grow with --size.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from tqdm import tqdm
+
+from diffmoog.data_gen import tables, wavfile
+from diffmoog.data_gen.fileio import os_errors
+from diffmoog.data_gen.items import ItemRenderer, disk_samples
+from diffmoog.data_gen.layout import id_width, item_id, shard_range
+from diffmoog.data_gen.manifest import FileLock, ShardFiles, ShardProgress
+from diffmoog.errors import DiffmoogError
+
+
+def make_renderer(opts) -> ItemRenderer:
+    render = None
+    if opts.compile:
+        if not hasattr(opts.chain, "compile"):
+            raise DiffmoogError("--compile needs Chain.compile(), which this diffmoog version lacks")
+        render = opts.chain.compile()
+    return ItemRenderer(opts.chain, opts.seed, opts.split, opts.sample_rate, opts.duration,
+                        opts.note_off, opts.device, render=render)
+
+
+def write_rows(paths, rows, sample_rate):
+    for path, row in zip(paths, rows):
+        wavfile.write(path, row, sample_rate)
+
+
+def _remove_stale_temps(opts, start: int, end: int) -> None:
+    """Temp files of a killed run in this shard's id range (other shards may be writing theirs)."""
+    width = id_width(opts.size)
+    with os_errors(opts.layout.wav_dir):
+        for path in opts.layout.wav_dir.glob(".*.wav.part"):
+            index = path.name[1:].split(".")[0]
+            if index.isdigit() and len(index) == width and start <= int(index) < end:
+                path.unlink(missing_ok=True)
+
+
+class ShardWriter:
+    def __init__(self, opts, renderer: ItemRenderer | None = None):
+        self.opts = opts
+        self.layout = opts.layout
+        self.shard, self.shards = opts.shard
+        self.files = ShardFiles(self.layout.shard_stem(self.shard, self.shards))
+        self.renderer = renderer or make_renderer(opts)
+        self.width = id_width(opts.size)
+
+    def run(self) -> tuple[ShardProgress, int]:
+        """Finish this shard; return its progress and how many sounds this call generated."""
+        lock = FileLock(self.files.lock_path).require(f"shard {self.shard}/{self.shards} of {self.layout.root}")
+        try:
+            return self._run()
+        finally:
+            lock.release()
+
+    def _run(self):
+        start, end = shard_range(self.opts.size, self.shard, self.shards)
+        progress = self.files.load() or ShardProgress(self.shard, self.shards, start, end)
+        self.files.truncate_parts(progress)
+        _remove_stale_temps(self.opts, start, end)
+        first = start + progress.done
+        bar = tqdm(total=end - start, initial=progress.done, unit="snd", smoothing=0.1, mininterval=0.5,
+                   desc=f"{self.opts.name}/{self.opts.split}" + (f" {self.shard}/{self.shards}" if self.shards > 1 else ""),
+                   disable=not self.opts.progress_bar, dynamic_ncols=True)
+        with open_parts(self.files) as (params_f, normal_f), ThreadPoolExecutor(self.opts.workers) as pool:
+            pending, self._clock = None, time.perf_counter()
+            for index in range(first, end, self.opts.batch_size):
+                job = self._submit(pool, index, min(self.opts.batch_size, end - index))
+                if pending:
+                    self._commit(pending, progress, params_f, normal_f, bar)
+                pending = job
+            if pending:
+                self._commit(pending, progress, params_f, normal_f, bar)
+        bar.close()
+        return progress, end - first
+
+    def _submit(self, pool, index: int, count: int):
+        batch = self.renderer.render(index, count)
+        ids = [item_id(i, self.width) for i in range(index, index + count)]
+        rows = disk_samples(batch.audio, self.opts.float32)
+        paths = [self.layout.wav(i) for i in ids]
+        step = -(-count // self.opts.workers)
+        futures = [pool.submit(write_rows, paths[j:j + step], rows[j:j + step], self.opts.sample_rate)
+                   for j in range(0, count, step)]
+        text = tables.rows(self.opts.chain, batch.params, batch.retries.numpy(), ids)
+        clipped = int((batch.audio.abs().amax(dim=-1) > 1.0).sum()) if not self.opts.float32 else 0
+        return futures, text, count, int((batch.retries > 0).sum()), clipped
+
+    def _commit(self, pending, progress, params_f, normal_f, bar):
+        futures, (params_text, normal_text), count, retried, clipped = pending
+        for future in futures:
+            future.result()  # re-raises a DiskError naming the wav
+        with os_errors(self.files.params):
+            params_f.write(params_text.encode())
+            params_f.flush()
+            normal_f.write(normal_text.encode())
+            normal_f.flush()
+        progress.done += count
+        progress.params_bytes, progress.normalized_bytes = params_f.tell(), normal_f.tell()
+        progress.retried_items += retried
+        progress.clipped_items += clipped
+        now = time.perf_counter()
+        progress.elapsed_s += now - self._clock
+        self._clock = now
+        self.files.save(progress)
+        bar.update(count)
+
+
+class open_parts:
+    def __init__(self, files: ShardFiles):
+        self.files = files
+
+    def __enter__(self):
+        with os_errors(self.files.params):
+            self.handles = open(self.files.params, "ab"), open(self.files.normalized, "ab")
+        return self.handles
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.close()
