@@ -1,0 +1,174 @@
+"""Where training batches come from: synthetic splits, on-the-fly rendering, and real audio.
+
+Every source is indexed by optimiser step, so a resumed (or DDP-sharded) run sees exactly the
+batches an uninterrupted run would: step s, rank r takes positions
+s * world * batch + r * batch ... of an epoch-seeded permutation of the dataset.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from diffmoog.chain import SEED_KEY, Chain
+from diffmoog.errors import ConfigError
+
+VAL_SEED_OFFSET = 1_000_003  # on-the-fly validation items never coincide with training items
+
+
+class StepSampler:
+    """Batch sampler: the index lists for steps `start_step .. total_steps-1` of one rank."""
+
+    def __init__(self, size: int, batch_size: int, seed: int, start_step: int, total_steps: int,
+                 rank: int = 0, world: int = 1):
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.start_step, self.total_steps, self.rank, self.world = start_step, total_steps, rank, world
+        self._epoch, self._perm = -1, None
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed * 7919 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.size, generator=gen)
+        return self._perm
+
+    def indices(self, step: int) -> list[int]:
+        first = (step * self.world + self.rank) * self.batch_size
+        out = []
+        for position in range(first, first + self.batch_size):
+            out.append(int(self._permutation(position // self.size)[position % self.size]))
+        return out
+
+    def __iter__(self):
+        for step in range(self.start_step, self.total_steps):
+            yield self.indices(step)
+
+    def __len__(self):
+        return max(0, self.total_steps - self.start_step)
+
+
+def read_metadata(split_dir: Path) -> dict:
+    for folder in (split_dir, split_dir.parent):
+        path = folder / "metadata.json"
+        if path.is_file():
+            try:
+                return json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as err:
+                raise ConfigError(f"{path}: unreadable dataset metadata ({err})") from None
+    raise ConfigError(f"{split_dir}: not a create-data split (no metadata.json); "
+                      f"make one with `create-data -c CHAIN --size N -o OUT`")
+
+
+def check_chain(split_dir: Path, chain: Chain, meta: dict) -> None:
+    raw = meta.get("chain")
+    name = meta.get("chain_name", raw.get("name") if isinstance(raw, dict) else "?")
+    if raw is None:
+        return
+    theirs = Chain.from_dict(raw, source=str(split_dir))
+    same = theirs.spec.raw == chain.spec.raw or (
+        [(fp.key, fp.param) for fp in theirs.free_params] == [(fp.key, fp.param) for fp in chain.free_params]
+        and list(theirs.spec.nodes) == list(chain.spec.nodes))
+    if not same:
+        raise ConfigError(f"{split_dir}: dataset was made with chain '{name}', which differs from the "
+                          f"config's chain '{chain.name}' (set `chain:` to match, or regenerate the data)")
+
+
+class SyntheticSplit:
+    """A create-data split on disk: audio, normalised params and physical params per item."""
+
+    def __init__(self, split_dir: str, chain: Chain):
+        from diffmoog.data.dataset import ParamsDataset, collate_batch  # helper module, imported lazily
+        self.dir = Path(split_dir)
+        if not self.dir.is_dir():
+            raise ConfigError(f"{split_dir}: dataset folder not found")
+        self.meta = read_metadata(self.dir)
+        check_chain(self.dir, chain, self.meta)
+        self.dataset = ParamsDataset(self.dir, chain=chain)
+        self.collate = collate_batch
+        self.chain = chain
+        if len(self.dataset) == 0:
+            raise ConfigError(f"{split_dir}: dataset is empty")
+        first = self.dataset[0]["audio"]
+        self.n_samples = int(first.shape[-1])
+        self.note_off = self.meta.get("note_off", chain.spec.note_off)
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def to_batch(self, raw: dict) -> dict:
+        params = self.chain.from_vector(raw["params"].float())
+        if SEED_KEY in raw:
+            params[SEED_KEY] = raw[SEED_KEY]
+        return {"audio": raw["audio"].float(), "params": params}
+
+    def loader(self, sampler, num_workers: int = 0):
+        loader = DataLoader(self.dataset, batch_sampler=sampler, collate_fn=self.collate,
+                            num_workers=num_workers, persistent_workers=False)
+        return (self.to_batch(raw) for raw in loader)
+
+    def sequential(self, batch_size: int, limit: int = 0):
+        n = len(self) if limit <= 0 else min(limit, len(self))
+        for start in range(0, n, batch_size):
+            items = [self.dataset[i] for i in range(start, min(n, start + batch_size))]
+            yield self.to_batch(self.collate(items))
+
+
+class OnTheFly:
+    """Random presets rendered by the chain at each step (no dataset on disk)."""
+
+    def __init__(self, chain: Chain, seed: int, duration_s: float, device):
+        self.chain, self.seed, self.duration_s, self.device = chain, seed, duration_s, device
+        self.n_samples = int(round(duration_s * chain.sample_rate))
+        self.note_off = chain.spec.note_off
+
+    def batch(self, batch_size: int, offset: int, seed: int | None = None) -> dict:
+        params = self.chain.sample(batch_size, seed=self.seed if seed is None else seed, offset=offset,
+                                   device=self.device)
+        with torch.no_grad():
+            audio = self.chain.render(params, duration=self.duration_s)
+        return {"audio": audio, "params": params}
+
+    def loader(self, sampler: StepSampler):
+        for step in range(sampler.start_step, sampler.total_steps):
+            offset = (step * sampler.world + sampler.rank) * sampler.batch_size
+            yield self.batch(sampler.batch_size, offset)
+
+    def sequential(self, batch_size: int, size: int):
+        for start in range(0, size, batch_size):
+            yield self.batch(min(batch_size, size - start), start, seed=self.seed + VAL_SEED_OFFSET)
+
+
+def _audio_collate(items: list[dict]) -> dict:
+    return {"audio": torch.stack([item["audio"] for item in items]).float()}
+
+
+class RealAudio:
+    """Unlabelled real sounds: an NSynth split (json+wav / TFRecord) or any folder of audio files."""
+
+    def __init__(self, root: str, sample_rate: int, duration_s: float, fmt: str = "auto"):
+        path = Path(root)
+        if not path.exists():
+            raise ConfigError(f"{root}: real-audio folder not found")
+        if fmt == "auto":
+            fmt = "nsynth" if (path / "examples.json").is_file() or any(path.glob("*.tfrecord*")) else "folder"
+        if fmt == "nsynth":
+            from diffmoog.data.nsynth import NSynthDataset
+            self.dataset = NSynthDataset(path, sample_rate=sample_rate, duration=duration_s)
+        else:
+            from diffmoog.data.audio_folder import AudioFolderDataset
+            self.dataset = AudioFolderDataset(path, sample_rate=sample_rate, duration=duration_s)
+        if len(self.dataset) == 0:
+            raise ConfigError(f"{root}: no audio files found")
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def loader(self, sampler, num_workers: int = 0):
+        return iter(DataLoader(self.dataset, batch_sampler=sampler, collate_fn=_audio_collate,
+                               num_workers=num_workers))
+
+    def sequential(self, batch_size: int, limit: int = 0):
+        n = len(self) if limit <= 0 else min(limit, len(self))
+        for start in range(0, n, batch_size):
+            yield _audio_collate([self.dataset[i] for i in range(start, min(n, start + batch_size))])
