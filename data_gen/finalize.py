@@ -44,7 +44,7 @@ def repair_wavs(opts, renderer) -> int:
         except FileNotFoundError:
             missing.append(index)
     for index in missing:
-        row = disk_samples(renderer.render(index, 1).audio, opts.float32)[0]
+        row = disk_samples(renderer.render(index, 1).audio.numpy(), opts.float32)[0]
         wavfile.write(opts.layout.wav(item_id(index, width)), row, opts.sample_rate)
     return len(missing)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from diffmoog import rng
@@ -33,19 +34,32 @@ def retry_seed(seed: int, split: str, attempt: int) -> int:
     return rng.stable_seed(seed, split, "retry", attempt)
 
 
-def to_pcm16(audio: torch.Tensor) -> torch.Tensor:
-    """float [-1, 1] -> int16, clipping what lies outside (what the wav files hold)."""
-    return (audio.clamp(-1.0, 1.0) * PCM16_SCALE).round().clamp(-32768, 32767).to(torch.int16)
+def to_pcm16(audio: np.ndarray) -> np.ndarray:
+    """float32 [-1, 1] -> int16 (what the wav files hold), rounding and clipping.
+
+    numpy rather than torch: it releases the GIL, so writer threads convert while the
+    main thread renders, and it is not slowed by torch's intra-op threads.
+    """
+    scaled = audio * np.float32(PCM16_SCALE)  # exact: a power of two
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32768, 32767, out=scaled)
+    return scaled.astype(np.int16)
 
 
-def from_pcm16(pcm: torch.Tensor) -> torch.Tensor:
+def from_pcm16(pcm: np.ndarray) -> np.ndarray:
     """int16 -> float32 the way soundfile reads a 16-bit wav back (divide by 32768)."""
-    return pcm.to(torch.float32) / 32768.0
+    return pcm.astype(np.float32) / np.float32(32768.0)
 
 
-def disk_samples(audio: torch.Tensor, float32: bool = False):
-    """Rows as they go into the wav files: float32 as is, else int16 PCM (numpy)."""
-    return audio.numpy() if float32 else to_pcm16(audio).numpy()
+def disk_samples(audio: np.ndarray, float32: bool = False) -> np.ndarray:
+    """Rows as they go into the wav files: float32 as is, else int16 PCM."""
+    return audio if float32 else to_pcm16(audio)
+
+
+def peaks(audio: torch.Tensor) -> torch.Tensor:
+    """Per-row peak |x|; NaN if the row holds NaN, inf if it holds inf (one cheap pass)."""
+    rows = audio.numpy()
+    return torch.from_numpy(np.maximum(rows.max(axis=1), -rows.min(axis=1)))
 
 
 @dataclass
@@ -83,9 +97,8 @@ class ItemRenderer:
 
     @staticmethod
     def _bad(audio: torch.Tensor) -> torch.Tensor:
-        finite = torch.isfinite(audio).all(dim=-1)
-        peak = torch.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0).abs().amax(dim=-1)
-        return ~finite | (peak < SILENCE_PEAK)
+        peak = peaks(audio)
+        return ~(torch.isfinite(peak) & (peak >= SILENCE_PEAK))
 
     def render(self, start: int, count: int) -> Batch:
         params = self.chain.sample(count, seed=self._seed, offset=start)

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from diffmoog.data_gen import tables, wavfile
 from diffmoog.data_gen.fileio import os_errors
-from diffmoog.data_gen.items import ItemRenderer, disk_samples
+from diffmoog.data_gen.items import ItemRenderer, disk_samples, peaks
 from diffmoog.data_gen.layout import id_width, item_id, shard_range
 from diffmoog.data_gen.manifest import FileLock, ShardFiles, ShardProgress
 from diffmoog.errors import DiffmoogError
@@ -28,8 +28,9 @@ def make_renderer(opts) -> ItemRenderer:
                         opts.note_off, opts.device, render=render)
 
 
-def write_rows(paths, rows, sample_rate):
-    for path, row in zip(paths, rows):
+def write_rows(paths, rows, sample_rate, float32):
+    """Convert and write a chunk of rows (numpy releases the GIL: this overlaps rendering)."""
+    for path, row in zip(paths, disk_samples(rows, float32)):
         wavfile.write(path, row, sample_rate)
 
 
@@ -84,13 +85,14 @@ class ShardWriter:
     def _submit(self, pool, index: int, count: int):
         batch = self.renderer.render(index, count)
         ids = [item_id(i, self.width) for i in range(index, index + count)]
-        rows = disk_samples(batch.audio, self.opts.float32)
+        rows = batch.audio.numpy()
         paths = [self.layout.wav(i) for i in ids]
         step = -(-count // self.opts.workers)
-        futures = [pool.submit(write_rows, paths[j:j + step], rows[j:j + step], self.opts.sample_rate)
+        futures = [pool.submit(write_rows, paths[j:j + step], rows[j:j + step], self.opts.sample_rate,
+                               self.opts.float32)
                    for j in range(0, count, step)]
         text = tables.rows(self.opts.chain, batch.params, batch.retries.numpy(), ids)
-        clipped = int((batch.audio.abs().amax(dim=-1) > 1.0).sum()) if not self.opts.float32 else 0
+        clipped = int((peaks(batch.audio) > 1.0).sum()) if not self.opts.float32 else 0
         return futures, text, count, int((batch.retries > 0).sum()), clipped
 
     def _commit(self, pending, progress, params_f, normal_f, bar):
