@@ -95,7 +95,7 @@ def render_waveform(name: str, p: torch.Tensor, inc: torch.Tensor, band_limited:
     if bool(high.all()):
         return additive(name, p, dt)
     rows, low = high.nonzero().squeeze(1), (~high).nonzero().squeeze(1)
-    p, dt = torch.broadcast_tensors(p, dt)
-    out = p.new_empty(p.shape)
+    # p and dt both carry the batch dimension (dt may be [batch, 1]); split rows, not samples.
+    out = p.new_empty(torch.broadcast_shapes(p.shape, dt.shape))
     out = out.index_put((rows,), additive(name, p[rows], dt[rows]))
     return out.index_put((low,), WAVEFORMS[name](p[low], dt[low], True))
