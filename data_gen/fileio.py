@@ -41,10 +41,15 @@ def write_bytes_atomic(path: Path, *chunks) -> None:
     """Write chunks to a temp file, then rename over `path`: readers never see half a file."""
     tmp = temp_name(path)
     with os_errors(tmp):
-        with open(tmp, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # e.g. disk full: leave no half-written temp behind
+            raise
 
 
 def write_json_atomic(path: Path, data) -> None:

@@ -1,0 +1,96 @@
+"""create-data mistakes: one clear line on stderr, exit code 2, nothing already written is lost."""
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+import diffmoog.data_gen
+from create_data_helpers import CHAIN, TINY, generate, run, snapshot
+from diffmoog.data_gen import cli, fileio, wavfile
+from diffmoog.errors import DiffmoogError
+
+
+def assert_one_line_error(result, *needles):
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and all(n in lines[-1] for n in needles), result.stderr
+    assert len([line for line in lines if "error" in line]) == 1, result.stderr
+
+
+def test_unknown_chain_name_suggests_the_right_one(tmp_path):
+    result = run("-c", "REDUCED_SIMPLE_OCS", "--size", 3, "-o", tmp_path, *TINY)
+    assert_one_line_error(result, "unknown chain 'REDUCED_SIMPLE_OCS'", "REDUCED_SIMPLE_OSC")
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--size", "0"], "--size must be >= 1"),
+    (["--size", "3", "--shard", "2/2"], "--shard"),
+    (["--size", "3", "--sise", "4"], "unrecognized arguments: --sise"),
+    (["--size", "3", "-s", "valid"], "--split must be one of train, val, test"),
+])
+def test_bad_flags_exit_2_with_one_line(tmp_path, flags, needle):
+    assert_one_line_error(run("-c", CHAIN, "-o", tmp_path, *TINY, *flags), needle)
+
+
+def test_a_finished_dataset_is_not_overwritten_without_force(tmp_path):
+    root = generate(tmp_path, 4)
+    before = snapshot(root)
+    again = run("-c", CHAIN, "--size", 4, "-o", tmp_path, *TINY)
+    assert_one_line_error(again, str(root), "already holds a finished dataset", "--force")
+    assert snapshot(root) == before
+    forced = run("-c", CHAIN, "--size", 5, "-o", tmp_path, *TINY, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert len(list((root / "wav_files").glob("*.wav"))) == 5
+
+
+def test_an_unwritable_output_path_is_named(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run("-c", CHAIN, "--size", 3, "-o", blocker, *TINY)
+    assert_one_line_error(result, str(blocker))
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions, so a read-only folder is writable")
+def test_a_read_only_output_folder_is_named(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        result = run("-c", CHAIN, "--size", 3, "-o", locked, *TINY)
+    finally:
+        locked.chmod(0o700)
+    assert_one_line_error(result, str(locked), "permission denied")
+
+
+def test_disk_full_names_the_file(tmp_path, monkeypatch):
+    class FullDisk:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fileio, "open", FullDisk, raising=False)
+    target = tmp_path / "000001.wav"
+    with pytest.raises(DiffmoogError, match="disk full") as caught:
+        wavfile.write(target, wavfile.np.zeros(10, dtype="int16"), 8000)
+    assert str(target.name) in str(caught.value)
+    assert not target.exists()
+
+
+def test_missing_nsynth_module_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delattr(diffmoog.data_gen, "from_nsynth", raising=False)
+    monkeypatch.setitem(__import__("sys").modules, "diffmoog.data_gen.from_nsynth", None)
+    assert cli.main(["--from-nsynth", str(tmp_path), "-o", str(tmp_path)]) == 2
+    assert "--from-nsynth is not available" in capsys.readouterr().err

@@ -1,0 +1,53 @@
+"""Kill create-data midway (SIGKILL), run the same command again: the same bytes as an unbroken run."""
+from __future__ import annotations
+
+import json
+import time
+
+from create_data_helpers import CHAIN, TINY, popen, run, snapshot
+
+SIZE = 300
+ARGS = ("-c", CHAIN, "--size", SIZE, "-bs", "1", *TINY)  # batch size 1: many small steps to land a kill in
+
+
+def wait_for_progress(manifest, proc, at_least: int, timeout_s: float = 300.0) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            done = json.loads(manifest.read_text())["done"]
+        except (OSError, ValueError, KeyError):
+            done = 0  # not written yet (or caught mid-rename)
+        if done >= at_least:
+            return done
+        time.sleep(0.02)
+    raise AssertionError(f"create-data made no progress before the kill (exit code {proc.poll()})")
+
+
+def test_kill_then_rerun_finishes_with_identical_bytes(tmp_path):
+    reference = run(*ARGS, "-o", tmp_path / "ref")
+    assert reference.returncode == 0, reference.stderr
+
+    out = tmp_path / "killed"
+    root = out / CHAIN.lower() / "train"
+    proc = popen(*ARGS, "-o", out)
+    done = wait_for_progress(root / ".progress" / "shard-0-of-1.json", proc, at_least=10)
+    proc.kill()
+    proc.communicate()
+    assert not (root / "metadata.json").exists(), "the run finished before it could be killed"
+    assert done < SIZE
+
+    # The worst moments a kill can hit: CSV rows appended but not yet in the manifest,
+    # and a wav temp file not yet renamed. Make both happen for certain.
+    part = root / ".progress" / "shard-0-of-1.params.csv"
+    with open(part, "a") as f:
+        f.write("000999,0.5,0.")  # half a row
+    (root / "wav_files" / ".000299.wav.part").write_bytes(b"RIFF")
+
+    other = run(*ARGS, "-o", out, "--seed", "5")  # a different command must not resume it
+    assert other.returncode == 2 and "different seed" in other.stderr and "Traceback" not in other.stderr
+
+    resumed = run(*ARGS, "-o", out)
+    assert resumed.returncode == 0, resumed.stderr
+    assert snapshot(root) == snapshot(tmp_path / "ref" / CHAIN.lower() / "train")
+    assert not (root / ".progress").exists()
+    assert not list((root / "wav_files").glob(".*"))  # no temp files left
