@@ -22,3 +22,13 @@ test: venv
 
 clean:
 	rm -rf $(VENV) experiments/demo
+
+# Opt-in: NSynth prepared by tensorflow-datasets. TensorFlow goes into its own venv (.venv-tfds),
+# so the default `make test` environment never has it.
+TFDS_VENV := .venv-tfds
+.PHONY: test-tfds
+test-tfds:
+	test -x $(TFDS_VENV)/bin/python || $(PYTHON) -m venv $(TFDS_VENV)
+	$(TFDS_VENV)/bin/pip install -q torch==2.13.0
+	$(TFDS_VENV)/bin/pip install -q -e '.[dev,tfds]'
+	TF_CPP_MIN_LOG_LEVEL=3 $(TFDS_VENV)/bin/python -m pytest -q -rs tests/test_nsynth_tfds.py
