@@ -259,7 +259,9 @@ class Chain:
             if param.is_categorical:
                 values[param.name] = self._weights(self._by_key[key], value).to(ctx.dtype)
             else:
-                values[param.name] = _to_control_rate(param.to_physical(value), ctx.n_samples)
+                # The chain's Param (with its range overrides), not the module's declaration.
+                physical = self._by_key[key].param.to_physical(value)
+                values[param.name] = _to_control_rate(physical, ctx.n_samples)
         return values
 
 
