@@ -1,0 +1,79 @@
+"""Benchmark create-data: sounds/s and peak RSS per chain, printed as JSON.
+
+Runs the real console script (as a user would) into a temporary folder, once per chain, and
+reads the child's peak RSS from os.wait4. `sounds_per_s` is the generation rate (from
+metadata.json: rendering + writing, without Python/torch start-up); `wall_sounds_per_s`
+includes start-up. Targets (issue 3): >= 1000 sounds/s for REDUCED_SIMPLE_OSC at 4 s/16 kHz,
+peak RSS < 2 GB at any size.
+
+    python benchmarks/create_data.py --size 3000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from diffmoog.spec import builtin_chains
+
+
+def create_data_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "create-data"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "diffmoog.data_gen.cli"]
+
+
+def bench(chain: str, args, out: Path) -> dict:
+    if chain.upper() not in builtin_chains():
+        return {"chain": chain, "skipped": f"chain {chain} is not in this checkout (built-in: {sorted(builtin_chains())})"}
+    cmd = create_data_cmd() + ["-c", chain, "--size", str(args.size), "-o", str(out), "-sd", str(args.duration),
+                               "-sr", str(args.sample_rate), "-bs", str(args.batch_size),
+                               "--workers", str(args.workers), "--no-progress"] + (["--compile"] if args.compile else [])
+    logs = out / f"{chain.lower()}.log"
+    began = time.perf_counter()
+    with open(logs, "w+") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+        _, _, usage = os.wait4(proc.pid, 0)  # the child's own peak RSS (ru_maxrss, KiB on Linux)
+        proc.returncode = 0  # reaped by wait4; keep Popen from waiting again
+        wall = time.perf_counter() - began
+        log.seek(0)
+        lines = log.read().strip().splitlines() or ["no output"]
+    result = {"chain": chain, "command": " ".join(cmd), "size": args.size}
+    meta_path = out / chain.lower() / "train" / "metadata.json"
+    if not meta_path.is_file():
+        return {**result, "error": lines[-1]}
+    meta = json.loads(meta_path.read_text())
+    return {**result, "sounds_per_s": round(args.size / meta["elapsed_s"], 1),
+            "wall_sounds_per_s": round(args.size / wall, 1), "generation_s": meta["elapsed_s"], "wall_s": round(wall, 2),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "retried_items": meta["retried_items"],
+            "clipped_items": meta["clipped_items"], "summary": lines[-1]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=3000)
+    p.add_argument("--chains", nargs="+", default=["REDUCED_SIMPLE_OSC", "MODULAR"])
+    p.add_argument("--duration", type=float, default=4.0)
+    p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--compile", action="store_true")
+    args = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_create_data_"))
+    try:
+        results = [bench(chain, args, tmp) for chain in args.chains]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps({"benchmark": "create_data", "cpu_count": os.cpu_count(), "duration_s": args.duration,
+                      "sample_rate": args.sample_rate, "batch_size": args.batch_size, "workers": args.workers,
+                      "compile": args.compile, "targets": {"REDUCED_SIMPLE_OSC_sounds_per_s": 1000, "peak_rss_mb": 2048},
+                      "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
