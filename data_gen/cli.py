@@ -25,8 +25,15 @@ def shard_arg(text: str) -> tuple[int, int]:
     return shard, shards
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line on stderr (exit code 2), not usage + message."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="create-data", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = OneLineParser(prog="create-data", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Render a parameter-labelled dataset: OUT/NAME/SPLIT/wav_files/<id>.wav, "
                                             "params_dataset.csv, params_normalized.csv, metadata.json.")
     p.add_argument("-c", "--chain", help="built-in chain name (any case) or a chain YAML path")
@@ -68,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_synth(args)
     except DiffmoogError as err:
         print(f"create-data: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # anything not already turned into a DiskError: still one line, with the path
+        print(f"create-data: error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("create-data: interrupted; run the same command again to resume", file=sys.stderr)

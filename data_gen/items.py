@@ -34,6 +34,18 @@ def retry_seed(seed: int, split: str, attempt: int) -> int:
     return rng.stable_seed(seed, split, "retry", attempt)
 
 
+def noise_keys(chain, seed: int, split: str, indices, retries) -> torch.Tensor:
+    """The per-item "seed" keys (noise) items were rendered with, from their index and retry count."""
+    indices = torch.as_tensor(indices, dtype=torch.int64)
+    retries = torch.as_tensor(retries, dtype=torch.int64)
+    keys = torch.empty_like(indices)
+    for attempt in retries.unique().tolist():
+        rows = retries == attempt
+        base = split_seed(seed, split) if attempt == 0 else retry_seed(seed, split, attempt)
+        keys[rows] = torch.cat([chain.item_seeds(1, base, int(i)) for i in indices[rows]])
+    return keys
+
+
 def to_pcm16(audio: np.ndarray) -> np.ndarray:
     """float32 [-1, 1] -> int16 (what the wav files hold), rounding and clipping.
 

@@ -24,14 +24,15 @@ def written(tmp_path_factory):
 
 
 def cat(batches):
-    return {"audio": torch.cat([b["audio"] for b in batches]), "params": torch.cat([b["params"] for b in batches]),
-            "physical": torch.cat([b["physical"] for b in batches]), "id": sum((b["id"] for b in batches), [])}
+    out = {key: torch.cat([b[key] for b in batches]) for key in ("audio", "params", "physical", "seed")}
+    return {**out, "id": sum((b["id"] for b in batches), [])}
 
 
 def assert_same(a, b):
     assert a["id"] == b["id"]
     for key in ("audio", "params", "physical"):
         assert a[key].dtype == torch.float32 and torch.equal(a[key], b[key]), key
+    assert a["seed"].dtype == torch.int64 and torch.equal(a["seed"], b["seed"])
 
 
 def test_params_dataset_reads_what_was_written(written):
@@ -45,6 +46,9 @@ def test_params_dataset_reads_what_was_written(written):
     back = chain.to_normalized({k: item["physical"][j:j + 1] for j, k in enumerate(chain.param_keys)})
     assert torch.allclose(chain.to_vector(back)[0], item["params"], atol=1e-5)
     assert ds.render_kwargs == {"sample_rate": 8000, "duration": 0.1, "note_off": 3.0}
+    # params + seed re-render the stored sound (up to 16-bit quantisation)
+    again = chain.render(chain.from_vector(item["params"][None], item["seed"][None]), **ds.render_kwargs)
+    assert (again[0].clamp(-1, 1) - item["audio"]).abs().max() <= 1 / 32768 + 1e-6
 
 
 def test_collate_and_dataloader_stack_items(written):

@@ -16,8 +16,8 @@ def assert_one_line_error(result, *needles):
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines and all(n in lines[-1] for n in needles), result.stderr
-    assert len([line for line in lines if "error" in line]) == 1, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("create-data: error: "), result.stderr
+    assert all(n in lines[0] for n in needles), result.stderr
 
 
 def test_unknown_chain_name_suggests_the_right_one(tmp_path):

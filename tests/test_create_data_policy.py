@@ -6,7 +6,7 @@ import torch
 
 import diffmoog
 from create_data_helpers import CHAIN
-from diffmoog.data_gen.items import MAX_RETRIES, ItemRenderer, from_pcm16, to_pcm16
+from diffmoog.data_gen.items import MAX_RETRIES, ItemRenderer, from_pcm16, noise_keys, to_pcm16
 from diffmoog.errors import DiffmoogError
 
 
@@ -31,6 +31,8 @@ def test_bad_items_are_redrawn_the_same_way_at_any_batch_size():
     pieces = [make().render(start, min(3, 40 - start)) for start in range(0, 40, 3)]
     assert torch.equal(torch.cat([p.audio for p in pieces]), whole.audio)
     assert torch.equal(torch.cat([p.retries for p in pieces]), whole.retries)
+    # the noise key of a redrawn item follows from its index and retry count
+    assert torch.equal(noise_keys(chain, 0, "train", range(40), whole.retries), whole.params["seed"])
     # untouched items are exactly the first draw
     first = ItemRenderer(chain, 0, "train", 8000, 0.1).render(0, 40)
     keep = whole.retries == 0

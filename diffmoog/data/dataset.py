@@ -2,7 +2,8 @@
 
 Both give the same items: audio float32 [samples], params float32 [chain.vector_size] (the
 normalised flat vector), physical float32 [n_free_params] (categoricals as the choice index),
-id "000042". OnTheFlyDataset item i equals what create-data writes for index i.
+seed int64 (the item's noise key, so `chain.render(chain.from_vector(params, seed))` re-renders
+it exactly), id "000042". OnTheFlyDataset item i equals what create-data writes for index i.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from diffmoog.chain import Chain
 from diffmoog.data_gen import layout as files
 from diffmoog.data_gen.fileio import read_json
-from diffmoog.data_gen.items import ItemRenderer, from_pcm16, to_pcm16
+from diffmoog.data_gen.items import ItemRenderer, from_pcm16, noise_keys, to_pcm16
 from diffmoog.data_gen.layout import id_width, item_id
 from diffmoog.data_gen.options import chain_json
 from diffmoog.data_gen.tables import vector_columns
@@ -34,8 +35,8 @@ def first_difference(a, b, path: str = "") -> str | None:
     """The dotted path of the first place two JSON-like values differ."""
     if isinstance(a, dict) and isinstance(b, dict):
         for key in list(a) + [k for k in b if k not in a]:
-            if key == "description":
-                continue
+            if not path and key in ("name", "description"):
+                continue  # cosmetic: a renamed copy of the same chain still matches
             found = first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
             if found:
                 return found
@@ -48,6 +49,7 @@ def collate_batch(items: list[dict]) -> dict:
     return {"audio": torch.stack([it["audio"] for it in items]),
             "params": torch.stack([it["params"] for it in items]),
             "physical": torch.stack([it["physical"] for it in items]),
+            "seed": torch.stack([it["seed"] for it in items]),
             "id": [it["id"] for it in items]}
 
 
@@ -75,7 +77,9 @@ class ParamsDataset(Dataset):
         self.duration = float(self.metadata["duration"])
         self.note_off = float(self.metadata["note_off"])
         self.ids, self.params = self._read_normalized()
-        self.physical = self._read_physical()
+        self.physical, retries = self._read_physical()
+        self.seeds = noise_keys(self.chain, int(self.metadata["seed"]), self.metadata["split"],
+                                [int(i) for i in self.ids], retries)
 
     @property
     def render_kwargs(self) -> dict:
@@ -112,7 +116,8 @@ class ParamsDataset(Dataset):
             out[:, col] = [fp.param.choice_index(v) for v in raw] if fp.param.is_categorical else np.array(raw, np.float64)
         if [r[0] for r in rows] != self.ids:
             raise DiffmoogError(f"{self.root}: the two params CSVs list different ids")
-        return torch.from_numpy(out)
+        retries = [int(r[where["retries"]]) for r in rows] if "retries" in where else [0] * len(rows)
+        return torch.from_numpy(out), retries
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -124,7 +129,7 @@ class ParamsDataset(Dataset):
         except (OSError, RuntimeError) as err:
             raise DiffmoogError(f"{path}: cannot read ({err})") from None
         return {"audio": torch.from_numpy(audio), "params": self.params[index],
-                "physical": self.physical[index], "id": self.ids[index]}
+                "physical": self.physical[index], "seed": self.seeds[index], "id": self.ids[index]}
 
 
 class OnTheFlyDataset(IterableDataset):
@@ -168,5 +173,5 @@ class OnTheFlyDataset(IterableDataset):
         if self.pcm16:
             audio = torch.from_numpy(from_pcm16(to_pcm16(audio.numpy())))
         return {"audio": audio, "params": self.chain.to_vector(rendered.params),
-                "physical": physical_matrix(self.chain, rendered.params),
+                "physical": physical_matrix(self.chain, rendered.params), "seed": rendered.params["seed"],
                 "id": [item_id(i, self.width) for i in range(start, start + count)]}
