@@ -67,6 +67,14 @@ def plan_from_args(args) -> dict:
         pitch_range = [int(pitch_min if pitch_min is not None else 0), int(pitch_max if pitch_max is not None else 127)]
     velocities = _list(getattr(args, "velocities", None))
     size = getattr(args, "size", None)
+    if size is not None and int(size) < 1:
+        raise ConfigError(f"--size must be >= 1, got {size}")
+    if getattr(args, "sample_rate", None) is not None and int(args.sample_rate) < 1000:
+        raise ConfigError(f"--sample-rate must be >= 1000, got {args.sample_rate}")
+    if getattr(args, "signal_duration", None) is not None and not float(args.signal_duration) > 0:
+        raise ConfigError(f"--signal-duration must be > 0, got {args.signal_duration}")
+    if velocities is not None and not all(v.lstrip("-").isdigit() for v in velocities):
+        raise ConfigError(f"--velocities must be MIDI velocities (integers), got {' '.join(velocities)}")
     return {
         "nsynth_root": str(Path(args.from_nsynth).expanduser().resolve()),
         "split": split, "size": None if size is None else int(size), "seed": int(getattr(args, "seed", 0) or 0),
@@ -76,6 +84,7 @@ def plan_from_args(args) -> dict:
                     "sources": _list(getattr(args, "sources", None)), "pitch_range": pitch_range,
                     "velocities": None if velocities is None else [int(v) for v in velocities]},
         "format": getattr(args, "nsynth_format", None) or "auto",
+        "wav_format": "float32" if getattr(args, "float32", False) else "pcm16",
     }
 
 
@@ -133,8 +142,10 @@ def _prepare(layout: SplitLayout, plan: dict, force: bool) -> None:
     fileio.write_json_atomic(layout.run_file, plan)
 
 
-def _to_int16(audio) -> np.ndarray:
-    # Full scale is 32768 (what readers divide by); +1.0 clips to 32767.
+def to_wav_samples(audio, wav_format: str) -> np.ndarray:
+    if wav_format == "float32":
+        return audio.numpy().astype(np.float32)
+    # Full scale is 32768 (what readers divide by), so int16 notes copy bit-exactly; +1.0 clips to 32767.
     return np.clip(np.round(audio.numpy() * 32768.0), -32768, 32767).astype(np.int16)
 
 
@@ -142,14 +153,19 @@ def main(args) -> int:
     started = datetime.datetime.now(datetime.timezone.utc)
     plan = plan_from_args(args)
     name = getattr(args, "name", None) or "nsynth"
+    if "/" in name or name in (".", ".."):
+        raise ConfigError(f"--name must be a plain folder name, got '{name}'")
     layout = SplitLayout(Path(getattr(args, "out", None) or "data") / name / plan["split"])
+    force = bool(getattr(args, "force", False))
+    if layout.is_finished() and not force:  # before indexing, which can take a while
+        raise ConfigError(f"{layout.root} already holds a finished dataset; pass --force to overwrite it")
     notes, pool = select_notes(plan)
-    _prepare(layout, plan, bool(getattr(args, "force", False)))
+    _prepare(layout, plan, force)
     width = id_width(len(notes))
     ids = [item_id(i, width) for i in range(len(notes))]
     unreadable = {}
     for item, note in tqdm(list(zip(ids, notes)), desc=f"nsynth -> {layout.root}", unit="note",
-                           disable=None, file=sys.stderr):
+                           disable=True if getattr(args, "no_progress", False) else None, file=sys.stderr):
         path = layout.wav(item)
         if path.is_file():  # written atomically by an earlier, interrupted run
             continue
@@ -158,7 +174,7 @@ def main(args) -> int:
         except DiffmoogError as error:  # leave a gap in the ids; the CSV lists only written files
             unreadable[note.note_str] = str(error)
             continue
-        wavfile.write(path, _to_int16(audio), plan["sample_rate"])
+        wavfile.write(path, to_wav_samples(audio, plan["wav_format"]), plan["sample_rate"])
     written = [(item, note) for item, note in zip(ids, notes) if note.note_str not in unreadable]
     if unreadable:
         print(f"warning: skipped {len(unreadable)} unreadable NSynth notes, e.g. "

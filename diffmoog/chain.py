@@ -41,6 +41,8 @@ class Chain:
         for node in spec.nodes.values():
             module = MODULES[node.module](node.name, node.inputs, tuple(node.control))
             self.modules[node.name] = module
+            module.static = {p.name: node.fixed.get(p.name, p.default) for p in module.params()
+                             if p.name in node.fixed or not p.learnable}
             for param in node.params.values():
                 if param.name not in node.fixed and param.learnable:
                     free.append(FreeParam(f"{node.name}.{param.name}", node.name, param))

@@ -88,12 +88,12 @@ def detect_format(root: Path) -> str:
         return "tfrecord"
     if (root / "examples.json").is_file() or any(root.glob("nsynth-*/examples.json")):
         return "json"
-    if list(root.glob("nsynth-*.tfrecord")):
+    if list(root.glob("*.tfrecord")):
         return "tfrecord"
     if _tfds_dirs(root):
         return "tfds"
     raise ConfigError(f"{root}: no NSynth data found (expected examples.json + audio/, "
-                      "nsynth-*.tfrecord files, or a TFDS-prepared nsynth folder)")
+                      "*.tfrecord files, or a TFDS-prepared nsynth folder)")
 
 
 # -- json + wav ---------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def _official_meta(example: dict) -> dict:
 
 
 def _tfrecord_files(root: Path, split: str | None) -> dict[str, list[Path]]:
-    files = [root] if root.is_file() else sorted(root.glob("nsynth-*.tfrecord"))
+    files = [root] if root.is_file() else sorted(root.glob("*.tfrecord"))
     out: dict[str, list[Path]] = {}
     for path in files:
         out.setdefault(_split_of(path.name), []).append(path)

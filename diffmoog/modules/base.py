@@ -72,6 +72,17 @@ class Module:
         self.node = node
         self.input_names = tuple(input_names)
         self.wired_ports = tuple(wired_ports)
+        # Values pinned when the chain is loaded (`fixed`, and defaults of settings), filled
+        # in by Chain. Knowing them in Python skips data-dependent checks on tensors, which
+        # cost a sync in eager mode and a graph break under torch.compile.
+        self.static: dict[str, float | str] = {}
+
+    def static_choice(self, name: str) -> int | None:
+        """Index of a categorical parameter's choice if the chain pins it, else None."""
+        if name not in self.static:
+            return None
+        param = next(p for p in self.params() if p.name == name)
+        return param.choice_index(self.static[name])
 
     @classmethod
     def declared_params(cls, input_names: tuple[str, ...] = (),
@@ -97,13 +108,18 @@ class Module:
         raise NotImplementedError
 
 
-def mix_choices(weights: torch.Tensor, render_choice) -> torch.Tensor:
+def mix_choices(weights: torch.Tensor, render_choice, static: int | None = None) -> torch.Tensor:
     """Weighted sum over categorical choices, rendering only choices that carry weight.
 
     With one-hot weights (sampling) this costs one render per choice present, each on
     only its own rows; with soft weights every choice is rendered for the whole batch.
+    `static`: the choice pinned at chain load (weights are then its one-hot): render only it.
+    Under torch.compile the row split (data-dependent) is replaced by the dense sum.
     """
-    if not weights.requires_grad and bool(((weights == 0) | (weights == 1)).all()):
+    if static is not None:
+        return render_choice(static, None)
+    one_hot = not torch.compiler.is_compiling() and not weights.requires_grad
+    if one_hot and bool(((weights == 0) | (weights == 1)).all()):
         index = weights.argmax(-1)
         out = None
         for choice in torch.unique(index).tolist():

@@ -1,14 +1,14 @@
 """Resonant biquad filter (low/high/band-pass) with an optional time-varying cutoff.
 
 The coefficients follow the RBJ audio-EQ cookbook. The feed-forward part is a 3-tap
-product; the recursive part runs in torchlpc's `sample_wise_lpc`, which is compiled and
-has an analytic backward pass, so a per-sample cutoff costs no Python loop.
+product; the recursive part runs in torchlpc's compiled kernel (see allpole.py, which
+wraps it with an analytic backward pass), so a per-sample cutoff costs no Python loop.
 """
 from __future__ import annotations
 
 import torch
-from torchlpc import sample_wise_lpc
 
+from diffmoog.modules.allpole import allpole
 from diffmoog.modules.base import Module
 from diffmoog.params import Param
 
@@ -16,24 +16,48 @@ TYPES = ("lowpass", "highpass", "bandpass")
 
 
 def biquad_coefficients(cutoff_hz: torch.Tensor, q: torch.Tensor, type_weights: torch.Tensor,
-                        sample_rate: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+                        sample_rate: int, static_type: int | None = None
+                        ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Return ([b0, b1, b2], [a1, a2]), normalised by a0, each broadcast to cutoff's shape.
 
     All three types share the denominator, so a soft mix of types mixes only numerators.
+    `static_type` (an index into TYPES, known when the chain pins the type) skips the mix,
+    which matters when the cutoff is per-sample.
     """
     w0 = 2.0 * torch.pi * cutoff_hz / sample_rate
     cos_w0, sin_w0 = torch.cos(w0), torch.sin(w0)
     alpha = sin_w0 / (2.0 * q)
     inv_a0 = 1.0 / (1.0 + alpha)
+    a1 = -2.0 * cos_w0 * inv_a0
+    a2 = (1.0 - alpha) * inv_a0
+    if static_type is not None:
+        if TYPES[static_type] == "bandpass":
+            b0 = alpha * inv_a0
+            return [b0, torch.zeros_like(b0), -b0], [a1, a2]
+        sign = 1.0 if TYPES[static_type] == "lowpass" else -1.0
+        b0 = (0.5 - sign * 0.5 * cos_w0) * inv_a0
+        return [b0, (2.0 * sign) * b0, b0], [a1, a2]
     lp = (1.0 - cos_w0) * 0.5
     hp = (1.0 + cos_w0) * 0.5
     w_lp, w_hp, w_bp = (type_weights[:, i:i + 1] for i in range(3))
     b0 = (w_lp * lp + w_hp * hp + w_bp * alpha) * inv_a0
     b1 = (w_lp * 2.0 * lp - w_hp * 2.0 * hp) * inv_a0
     b2 = (w_lp * lp + w_hp * hp - w_bp * alpha) * inv_a0
-    a1 = -2.0 * cos_w0 * inv_a0
-    a2 = (1.0 - alpha) * inv_a0
     return [b0, b1, b2], [a1, a2]
+
+
+def feedforward(x: torch.Tensor, b0: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor
+                ) -> torch.Tensor:
+    """b0 x[t] + b1 x[t-1] + b2 x[t-2], with x = 0 before the start.
+
+    Accumulates into one buffer (in-place multiply-adds on shifted views) rather than
+    concatenating a padded copy: fewer passes over the audio.
+    """
+    out = b0 * x
+    for lag, b in ((1, b1), (2, b2)):
+        if x.shape[-1] > lag:
+            out[:, lag:].addcmul_(x[:, :-lag], b[:, lag:] if b.shape[-1] > 1 else b)
+    return out
 
 
 class Filter(Module):
@@ -56,18 +80,16 @@ class Filter(Module):
         # Keep poles inside the unit circle at any sample rate.
         cutoff = torch.clamp(cutoff, 10.0, 0.45 * ctx.sample_rate)
         (b0, b1, b2), (a1, a2) = biquad_coefficients(cutoff, params["q"], params["filter_type"],
-                                                     ctx.sample_rate)
+                                                     ctx.sample_rate, self.static_choice("filter_type"))
         state = ctx.node_state(self.node)
-        history = state.get("x") if state else None
+        if state is None:
+            return allpole(feedforward(x, b0, b1, b2), a1, a2)
+        # Streaming: carry (x[-2], x[-1]) and (y[-1], y[-2]) across blocks.
+        history = state.get("x")
         if history is None:
             history = x.new_zeros(x.shape[0], 2)
         padded = torch.cat([history, x], dim=-1)
         feed = b0 * x + b1 * padded[:, 1:-1] + b2 * padded[:, :-2]
-        coeffs = torch.stack(torch.broadcast_tensors(a1, a2), dim=-1)
-        coeffs = coeffs.expand(x.shape[0], x.shape[1], 2)
-        zi = state.get("y") if state else None
-        if state is None:
-            return sample_wise_lpc(feed, coeffs)
-        y, zf = sample_wise_lpc(feed, coeffs, zi=zi, return_zf=True)
-        state["x"], state["y"] = padded[:, -2:].detach(), zf.detach()
+        y = allpole(feed, a1, a2, state.get("y"))
+        state["x"], state["y"] = padded[:, -2:].detach(), y[:, -2:].flip(-1).detach()
         return y

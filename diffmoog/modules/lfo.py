@@ -26,4 +26,5 @@ class LFO(Module):
         shapes = self.PARAMS[1].choices
         return mix_choices(params["waveform"],
                            lambda c, rows: render_waveform(shapes[c], take_rows(p, rows),
-                                                           take_rows(inc, rows), False))
+                                                           take_rows(inc, rows), False),
+                           self.static_choice("waveform"))

@@ -31,11 +31,19 @@ class Oscillator(Module):
 def render_shapes(module: Module, ctx, params, freq_hz):
     """Render the module's waveform choice(s) at `freq_hz`, scaled by `amp`."""
     p, inc = phase(ctx, freq_hz, module.node)
-    band_limited = bool(params["band_limit"][0, 0] > 0.5)
+    band_limited = is_band_limited(module, params)
     shapes = next(q for q in module.params() if q.name == "waveform").choices
 
     def one(choice, rows):
         return render_waveform(shapes[choice], take_rows(p, rows), take_rows(inc, rows),
                                band_limited)
 
-    return params["amp"] * mix_choices(params["waveform"], one)
+    return params["amp"] * mix_choices(params["waveform"], one, module.static_choice("waveform"))
+
+
+def is_band_limited(module: Module, params) -> bool:
+    """The band_limit setting, from the chain's pinned value when known (no tensor read)."""
+    choice = module.static_choice("band_limit")
+    if choice is None:
+        return bool(params["band_limit"][0, 0] > 0.5)
+    return choice == 0

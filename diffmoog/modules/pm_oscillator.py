@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from diffmoog.modules.base import Module, mix_choices, take_rows
-from diffmoog.modules.oscillator import AMP, BAND_LIMIT, FREQ_HZ, waveform_param
+from diffmoog.modules.oscillator import AMP, BAND_LIMIT, FREQ_HZ, is_band_limited, waveform_param
 from diffmoog.modules.waveforms import TWO_PI, _frac, phase, render_waveform
 from diffmoog.params import Param
 
@@ -26,11 +26,11 @@ class PMOscillator(Module):
         # The instantaneous increment sets the BLEP width; the first sample reuses the carrier's.
         step = torch.diff(offset, dim=-1, prepend=offset[:, :1])
         inc = inc + step
-        band_limited = bool(params["band_limit"][0, 0] > 0.5)
+        band_limited = is_band_limited(self, params)
         shapes = self.PARAMS[2].choices
 
         def one(choice, rows):
             return render_waveform(shapes[choice], take_rows(p, rows), take_rows(inc, rows),
                                    band_limited)
 
-        return params["amp"] * mix_choices(params["waveform"], one)
+        return params["amp"] * mix_choices(params["waveform"], one, self.static_choice("waveform"))
