@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     nsynth.add_argument("--pitch-min", type=int, help="lowest MIDI pitch kept")
     nsynth.add_argument("--pitch-max", type=int, help="highest MIDI pitch kept")
     nsynth.add_argument("--velocities", nargs="+", help="MIDI velocities kept, e.g. 75,100")
+    nsynth.add_argument("--nsynth-format", default="auto", help="auto | json | tfrecord | tfds (default auto)")
     return p
 
 
