@@ -32,7 +32,8 @@ from tqdm import tqdm
 
 from diffmoog import __version__
 from diffmoog.data.nsynth import choose_subset, filter_notes, read_note_audio
-from diffmoog.data.nsynth_index import QUALITIES, Note, available_splits, build_index
+from diffmoog.data.nsynth_index import available_splits, build_index
+from diffmoog.data.nsynth_meta import QUALITIES, Note
 from diffmoog.data_gen import fileio, wavfile
 from diffmoog.data_gen.layout import METADATA, SplitLayout, id_width, item_id
 from diffmoog.errors import ConfigError, DiffmoogError, did_you_mean

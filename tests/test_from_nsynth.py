@@ -18,6 +18,12 @@ from nsynth_helpers import fixture_examples, make_split_dir, write_official_tfre
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def private_index_cache(tmp_path_factory, monkeypatch):
+    """Keep the TFRecord index cache out of ~/.cache while testing."""
+    monkeypatch.setenv("DIFFMOOG_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 def create_data(*args, cwd):
     if not (REPO / "data_gen" / "cli.py").is_file():
         pytest.skip("data_gen/cli.py (the create-data CLI) is not in this checkout")

@@ -1,4 +1,5 @@
 """NSynthDataset on the 14-note fixture (json+wav) and on TFRecords written in NSynth's schema."""
+import os
 import warnings
 
 import numpy as np
@@ -13,6 +14,12 @@ from nsynth_helpers import fixture_examples, make_split_dir, write_official_tfre
 
 LABELS = ("pitch", "velocity", "instrument", "instrument_str", "family", "family_str", "source", "source_str",
           "note_str")
+
+
+@pytest.fixture(autouse=True)
+def private_index_cache(tmp_path_factory, monkeypatch):
+    """Keep the TFRecord index cache out of ~/.cache while testing."""
+    monkeypatch.setenv("DIFFMOOG_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
 def test_fixture_items(nsynth_fixture_dir):
@@ -145,6 +152,8 @@ def test_tfrecord_splits_and_damaged_files(nsynth_fixture_dir, tmp_path):
     broken = bytearray(valid.read_bytes())
     broken[notes[0].offset: notes[0].offset + notes[0].length] = b"\xff" * notes[0].length
     valid.write_bytes(bytes(broken))
+    stat = valid.stat()  # same size; make sure the index cache sees a new mtime even on coarse clocks
+    os.utime(valid, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))
     with pytest.warns(UserWarning, match="next readable note"):
         item = cut[0]
     assert item["note_str"] == keys[9]
@@ -179,3 +188,23 @@ def test_examples_audio_are_fixture_notes(nsynth_fixture_dir):
     for note in data.notes:
         assert (examples / "audio" / f"{note.note_str}.wav").read_bytes() == \
             (nsynth_fixture_dir / "audio" / f"{note.note_str}.wav").read_bytes()
+
+
+def test_tfrecord_index_is_cached_per_file(nsynth_fixture_dir, tmp_path, monkeypatch):
+    from diffmoog.data import nsynth_records, tfrecord_io
+    keys = sorted(fixture_examples(nsynth_fixture_dir))[:4]
+    path = write_official_tfrecord(nsynth_fixture_dir, tmp_path / "nsynth-test.tfrecord", keys)
+    first = NSynthDataset(tmp_path, duration=0.1).notes
+    assert len(list(nsynth_records.cache_dir().glob("*.json"))) == 1
+
+    def no_parsing(*_):
+        raise AssertionError("the index should come from the cache")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tfrecord_io, "parse_example", no_parsing)
+        assert NSynthDataset(tmp_path, duration=0.1).notes == first
+    write_official_tfrecord(nsynth_fixture_dir, path, keys[:2])  # a changed file is indexed again
+    assert [n.note_str for n in NSynthDataset(tmp_path, duration=0.1).notes] == keys[:2]
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("DIFFMOOG_CACHE_DIR", str(tmp_path / "a_file" / "cache"))  # cannot be created
+    assert [n.note_str for n in NSynthDataset(tmp_path, duration=0.1).notes] == keys[:2]

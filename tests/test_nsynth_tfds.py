@@ -17,8 +17,14 @@ tfds = pytest.importorskip("tensorflow_datasets",
 NUM_LABELS = 1006  # TFDS's nsynth declares ClassLabel(num_classes=1006) for instrument/label
 
 
+@pytest.fixture(autouse=True)
+def private_index_cache(tmp_path_factory, monkeypatch):
+    """Keep the TFRecord index cache out of ~/.cache while testing."""
+    monkeypatch.setenv("DIFFMOOG_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 def tfds_example(meta: dict, audio: np.ndarray) -> dict:
-    from diffmoog.data.nsynth_index import QUALITIES
+    from diffmoog.data.nsynth_meta import QUALITIES
     return {"id": meta["note_str"], "audio": audio, "pitch": meta["pitch"], "velocity": meta["velocity"],
             "instrument": {"label": meta["instrument"], "family": meta["instrument_family"],
                            "source": meta["instrument_source"]},

@@ -20,7 +20,8 @@ from torch.utils.data import Dataset
 
 from diffmoog.data import tfrecord_io
 from diffmoog.data.audio_io import AudioReadError, convert, load_audio
-from diffmoog.data.nsynth_index import FAMILIES, NSYNTH_RATE_HZ, SOURCES, Note, build_index
+from diffmoog.data.nsynth_index import build_index
+from diffmoog.data.nsynth_meta import FAMILIES, NSYNTH_RATE_HZ, SOURCES, Note
 from diffmoog.errors import ConfigError, DiffmoogError, did_you_mean
 
 
