@@ -1,7 +1,8 @@
 """`create-data --from-nsynth PATH`: copy a filtered, deterministic NSynth subset into OUT/NAME/SPLIT.
 
 Layout (what the trainer reads for real audio; there are no synth params to write):
-  wav_files/<id>.wav   16-bit PCM mono at --sample-rate, trimmed/padded to --signal-duration
+  wav_files/<id>.wav   16-bit PCM (--float: 32-bit float) mono at --sample-rate, trimmed/padded
+                       to --signal-duration; read it back with AudioFolderDataset(.../wav_files)
   nsynth_labels.csv    id, note_str, nsynth_split, pitch, velocity, instrument(_str), family(_str),
                        source(_str), one 0/1 column per quality
   metadata.json        "source": "nsynth", filters, seed, count, rate, duration... (written last:
@@ -15,7 +16,9 @@ instrument, can land in two splits. Within its pool a split takes a seeded subse
 
 Safe and resumable: each wav is written atomically; a finished split is never overwritten
 without --force; a stopped run, started again with the same arguments, copies only what is
-missing (the plan lives in .progress/run.json until the split is finished).
+missing (the plan lives in .progress/run.json until the split is finished). A note whose audio
+cannot be read is skipped with a warning: its id stays unused, the CSV lists only written files,
+and metadata.json names it under "unreadable".
 """
 from __future__ import annotations
 

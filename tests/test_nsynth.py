@@ -208,3 +208,10 @@ def test_tfrecord_index_is_cached_per_file(nsynth_fixture_dir, tmp_path, monkeyp
     (tmp_path / "a_file").write_text("")
     monkeypatch.setenv("DIFFMOOG_CACHE_DIR", str(tmp_path / "a_file" / "cache"))  # cannot be created
     assert [n.note_str for n in NSynthDataset(tmp_path, duration=0.1).notes] == keys[:2]
+
+
+def test_is_nsynth_root(nsynth_fixture_dir, tmp_path):
+    from diffmoog.data.nsynth_index import is_nsynth_root
+    make_split_dir(nsynth_fixture_dir, tmp_path / "release" / "nsynth-valid", ["bass_sf_035-040-100"])
+    assert is_nsynth_root(nsynth_fixture_dir) and is_nsynth_root(tmp_path / "release")
+    assert not is_nsynth_root(nsynth_fixture_dir / "audio") and not is_nsynth_root(tmp_path / "nowhere")

@@ -31,6 +31,15 @@ def detect_format(root: Path) -> str:
                       "*.tfrecord files, or a TFDS-prepared nsynth folder)")
 
 
+def is_nsynth_root(root: str | Path) -> bool:
+    """True when `root` holds NSynth in any form (what a caller choosing a loader needs)."""
+    try:
+        detect_format(Path(root).expanduser())
+    except ConfigError:
+        return False
+    return True
+
+
 def _json_split_dirs(root: Path, split: str | None) -> dict[str, Path]:
     if (root / "examples.json").is_file():
         dirs = {split_of(root.name): root}
