@@ -67,8 +67,9 @@ class FeatureConfig:
 @dataclass
 class ModelConfig:
     kind: str = "gru"  # gru | cnn
-    hidden: int = 256
+    hidden: int = 128
     layers: int = 2
+    frame_stride: int = 4  # GRU: frames merged by a strided conv before the recurrence
     channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
     dropout: float = 0.0
 

@@ -77,8 +77,8 @@ class WassersteinTimeLoss(nn.Module):
         self.n_fft, self.hop, self.sample_rate = n_fft, hop, sample_rate
 
     def forward(self, pred, target):
-        mag_p = stft_power(pred.float(), self.n_fft, self.hop).clamp_min(0).sqrt()
-        mag_t = stft_power(target.float(), self.n_fft, self.hop).clamp_min(0).sqrt()
+        mag_p = (stft_power(pred.float(), self.n_fft, self.hop) + 1e-10).sqrt()  # eps: finite grad at 0
+        mag_t = (stft_power(target.float(), self.n_fft, self.hop) + 1e-10).sqrt()
         eps = 1e-8
         cdf_p = torch.cumsum(mag_p, -1) / (mag_p.sum(-1, keepdim=True) + eps)
         cdf_t = torch.cumsum(mag_t, -1) / (mag_t.sum(-1, keepdim=True) + eps)
