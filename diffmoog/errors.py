@@ -28,7 +28,9 @@ class SpecError(DiffmoogError):
             where.append(f"node '{node}'")
         if key:
             where.append(f"key '{key}'")
-        super().__init__(": ".join(where + [message]))
+        # One line, even when a user's key or value contains a newline.
+        text = ": ".join(where + [message])
+        super().__init__(text.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 class ConfigError(DiffmoogError):

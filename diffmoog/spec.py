@@ -82,6 +82,8 @@ def load_spec(name_or_path: str | Path) -> ChainSpec:
         raise SpecError(f"invalid YAML{where}: {getattr(err, 'problem', err)}", file=str(path)) from None
     except OSError as err:
         raise SpecError(f"cannot read: {err.strerror}", file=str(path)) from None
+    except UnicodeDecodeError as err:
+        raise SpecError(f"not UTF-8 text (byte {err.start})", file=str(path)) from None
     return parse_spec(raw, source=str(path))
 
 
@@ -124,7 +126,7 @@ def parse_spec(raw, source: str = "<dict>") -> ChainSpec:
         nodes[name] = _parse_node(name, body, nodes_raw, source)
 
     output = raw["output"]
-    if output not in nodes:
+    if not isinstance(output, str) or output not in nodes:
         raise SpecError(f"unknown node '{output}'{did_you_mean(output, nodes)}", source, key="output")
     return ChainSpec(name=str(raw.get("name", Path(source).stem.upper())), nodes=_topological(nodes, source),
                      output=output, description=str(raw.get("description", "")),
@@ -139,7 +141,7 @@ def _parse_node(name, body, all_nodes, source) -> NodeSpec:
     if "module" not in body:
         raise SpecError("missing required field", source, name, "module")
     module_name = body["module"]
-    if module_name not in MODULES:
+    if not isinstance(module_name, str) or module_name not in MODULES:
         raise SpecError(f"unknown module '{module_name}'{did_you_mean(module_name, MODULES)}",
                         source, name, "module")
     module = MODULES[module_name]
