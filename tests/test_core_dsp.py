@@ -63,6 +63,15 @@ def test_band_limited_oscillator_at_4khz_keeps_aliasing_40db_down(shape):
         assert naive <= band_limited - 20.0
 
 
+def test_band_limited_saw_at_44k():
+    for freq in (2531.0, 4013.0, 7919.0):
+        band_limited = alias_margin_db("saw", "polyblep", freq, sample_rate=44100, seconds=1.0)
+        naive = alias_margin_db("saw", "naive", freq, sample_rate=44100, seconds=1.0)
+        print(f"\nsaw {freq:g} Hz @ 44.1 kHz: band-limited {band_limited:.1f} dB, naive {naive:.1f} dB")
+        assert band_limited >= 40.0
+        assert naive <= band_limited - 20.0
+
+
 def test_band_limiting_beats_naive_for_low_notes():
     """Below the additive range PolyBLEP does the work; it must clearly beat the naive saw."""
     for freq in (261.0, 443.0, 1003.0):
