@@ -90,21 +90,28 @@ class ItemRenderer:
 
     def __init__(self, chain, seed: int, split: str, sample_rate: int | None = None,
                  duration: float | None = None, note_off: float | None = None,
-                 device: str | torch.device = "cpu", render=None):
+                 device: str | torch.device = "cpu", render=None, compiled: bool = False,
+                 pad_to: int = 0):
         self.chain, self.seed, self.split = chain, int(seed), split
         self.sample_rate = int(sample_rate or chain.spec.sample_rate)
         self.duration = float(chain.spec.duration if duration is None else duration)
         self.note_off = float(chain.spec.note_off if note_off is None else note_off)
         self.n_samples = int(round(self.duration * self.sample_rate))
         self.device = torch.device(device)
-        self._render = render or chain.render  # e.g. a compiled render (--compile)
+        self._render = render or chain.render
+        # compiled: first draws go through Chain.render(compiled=True) (torch.compile; its bits
+        # differ slightly from eager, so a dataset is all-compiled or all-eager). Short batches
+        # are padded to `pad_to` items so the compiled graph is not rebuilt for a new shape;
+        # retries (few, odd-sized) always render eagerly.
+        self.compiled, self.pad_to = compiled, pad_to
         self._seed = split_seed(self.seed, split)
 
-    def _audio(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _audio(self, params: dict[str, torch.Tensor], compiled: bool = False) -> torch.Tensor:
         params = {k: v.to(self.device) for k, v in params.items()}
+        kwargs = {"compiled": True} if compiled else {}
         with torch.inference_mode():
             audio = self._render(params, sample_rate=self.sample_rate, duration=self.duration,
-                                 note_off=self.note_off)
+                                 note_off=self.note_off, **kwargs)
         return audio.detach().to("cpu", torch.float32).contiguous()
 
     @staticmethod
@@ -113,8 +120,10 @@ class ItemRenderer:
         return ~(torch.isfinite(peak) & (peak >= SILENCE_PEAK))
 
     def render(self, start: int, count: int) -> Batch:
-        params = self.chain.sample(count, seed=self._seed, offset=start)
-        audio = self._audio(params)
+        drawn = max(count, self.pad_to) if self.compiled else count
+        params = self.chain.sample(drawn, seed=self._seed, offset=start)
+        audio = self._audio(params, self.compiled)[:count].clone()
+        params = {k: v[:count].clone() for k, v in params.items()}
         retries = torch.zeros(count, dtype=torch.int64)
         bad = self._bad(audio).nonzero().flatten()
         for attempt in range(1, MAX_RETRIES + 1):

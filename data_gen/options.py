@@ -83,7 +83,8 @@ class GenOptions:
         """Everything that decides the bytes written; a resume must match it exactly."""
         return {"chain": chain_json(self.chain), "split": self.split, "seed": self.seed,
                 "size": self.size, "sample_rate": self.sample_rate, "duration": self.duration,
-                "note_off": self.note_off, "format": self.format, "version": diffmoog.__version__}
+                "note_off": self.note_off, "format": self.format, "version": diffmoog.__version__,
+                "render": "compiled" if self.compile else "eager"}
 
 
 def chain_json(chain) -> dict:

@@ -5,6 +5,7 @@ two batches are alive at once, so memory does not grow with --size.
 """
 from __future__ import annotations
 
+import inspect
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,13 +20,10 @@ from diffmoog.errors import DiffmoogError
 
 
 def make_renderer(opts) -> ItemRenderer:
-    render = None
-    if opts.compile:
-        if not hasattr(opts.chain, "compile"):
-            raise DiffmoogError("--compile needs Chain.compile(), which this diffmoog version lacks")
-        render = opts.chain.compile()
+    if opts.compile and "compiled" not in inspect.signature(opts.chain.render).parameters:
+        raise DiffmoogError("--compile needs Chain.render(compiled=True), which this diffmoog version lacks")
     return ItemRenderer(opts.chain, opts.seed, opts.split, opts.sample_rate, opts.duration,
-                        opts.note_off, opts.device, render=render)
+                        opts.note_off, opts.device, compiled=opts.compile, pad_to=opts.batch_size)
 
 
 def write_rows(paths, rows, sample_rate, float32):

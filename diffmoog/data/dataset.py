@@ -138,18 +138,21 @@ class OnTheFlyDataset(IterableDataset):
     DDP ranks (`shard=(rank, world)`) and then over DataLoader workers.
 
     pcm16=True quantises audio exactly as the 16-bit wav files do, so item i equals what
-    ParamsDataset reads from a create-data folder with the same chain, seed and split.
+    ParamsDataset reads from a create-data folder with the same chain, seed and split
+    (and `compiled` matching the folder's metadata "render").
     """
 
     def __init__(self, chain: Chain, size: int, seed: int = 0, split: str = "train", batch_size: int = 64,
                  sample_rate: int | None = None, duration: float | None = None, note_off: float | None = None,
-                 shard: tuple[int, int] | None = None, pcm16: bool = True, device: str = "cpu"):
+                 shard: tuple[int, int] | None = None, pcm16: bool = True, device: str = "cpu",
+                 compiled: bool = False):
         super().__init__()
         self.chain, self.size, self.batch_size, self.pcm16 = chain, int(size), int(batch_size), pcm16
         self.shard = shard or (0, 1)
         if not 0 <= self.shard[0] < self.shard[1]:
             raise DiffmoogError(f"shard must be (rank, world) with 0 <= rank < world, got {self.shard}")
-        self.renderer = ItemRenderer(chain, seed, split, sample_rate, duration, note_off, device)
+        self.renderer = ItemRenderer(chain, seed, split, sample_rate, duration, note_off, device,
+                                     compiled=compiled, pad_to=self.batch_size)
         self.width = id_width(self.size)
 
     def _my_batches(self) -> range:
