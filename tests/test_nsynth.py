@@ -43,6 +43,10 @@ def test_fixture_items(nsynth_fixture_dir):
 
 def test_resample_and_duration(nsynth_fixture_dir):
     data = NSynthDataset(nsynth_fixture_dir, sample_rate=8000, duration=0.5, subset=2)
+    assert [item["note_str"] for item in data] == [n.note_str for n in data.notes]  # iteration ends
+    assert data[-1]["note_str"] == data.notes[1].note_str
+    with pytest.raises(IndexError):
+        data[2]
     item = data[1]
     assert item["audio"].shape == (4000,) and float(item["audio"].abs().max()) <= 1.0
     batch = collate([data[0], data[1]])

@@ -67,6 +67,9 @@ class AudioFolderDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict:
+        if not -len(self.files) <= index < len(self.files):
+            raise IndexError(f"file {index} of {len(self.files)}")  # ends plain `for item in dataset` loops
+        index %= len(self.files)
         for step in range(len(self.files)):
             path = self.files[(index + step) % len(self.files)]
             try:

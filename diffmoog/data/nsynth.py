@@ -94,7 +94,20 @@ def read_note_audio(note: Note, sample_rate: int, duration: float | None) -> tor
 
 
 class NSynthDataset(Dataset):
-    """NSynth notes as dicts of audio [samples] float32 in [-1, 1] plus labels."""
+    """NSynth notes as dicts of audio [samples] float32 in [-1, 1] plus labels.
+
+    root: a split folder (examples.json + audio/), a parent of nsynth-{train,valid,test}/, a
+    folder of *.tfrecord files (or one file), or a TFDS-prepared nsynth folder (any level from
+    the data_dir down to nsynth/full/<version>). split: train | valid (or val) | test | None
+    (every split found; a single unnamed folder serves any split). families/sources: names or
+    ids; pitch_range: inclusive (low, high), e.g. GANSynth's (24, 84); velocities: a list;
+    subset: a seeded, deterministic choice of that many notes. format: auto | json |
+    tfrecord | tfds.
+
+    Items: audio, pitch, velocity, instrument, instrument_str, family, family_str, source,
+    source_str, qualities (int64 [10]), note_str. In a TFDS folder `instrument` is TFDS's
+    class index and instrument_str its label name.
+    """
 
     def __init__(self, root, split=None, sample_rate: int = 16000, duration: float = 4.0, families=None,
                  sources=None, pitch_range=None, velocities=None, subset: int | None = None, seed: int = 0,
@@ -116,6 +129,9 @@ class NSynthDataset(Dataset):
         return read_note_audio(note, self.sample_rate, self.duration)
 
     def __getitem__(self, index: int) -> dict:
+        if not -len(self.notes) <= index < len(self.notes):
+            raise IndexError(f"note {index} of {len(self.notes)}")  # ends plain `for item in dataset` loops
+        index %= len(self.notes)
         for step in range(len(self.notes)):
             note = self.notes[(index + step) % len(self.notes)]
             try:
