@@ -10,7 +10,7 @@ import shutil
 
 import diffmoog
 from diffmoog.data_gen import tables, wavfile
-from diffmoog.data_gen.fileio import os_errors, temp_name, write_json_atomic
+from diffmoog.data_gen.fileio import DiskError, os_errors, temp_name, write_json_atomic
 from diffmoog.data_gen.items import MAX_RETRIES, SILENCE_PEAK, disk_samples
 from diffmoog.data_gen.layout import id_width, item_id
 from diffmoog.data_gen.manifest import FileLock, ShardFiles
@@ -64,8 +64,13 @@ def finalize(opts, run: dict, renderer) -> dict | None:
     """Finish the dataset if all shards are done; return its metadata (None if not yet)."""
     layout = opts.layout
     lock = FileLock(layout.progress / "finalize.lock")
-    if not lock.acquire():
-        return None  # another shard's process is finalizing right now
+    try:
+        if not lock.acquire():
+            return None  # another shard's process is finalizing right now
+    except DiskError:
+        if layout.is_finished():
+            return None  # another shard's process finished and removed the progress folder
+        raise
     try:
         if layout.is_finished():
             return None
@@ -82,8 +87,7 @@ def finalize(opts, run: dict, renderer) -> dict | None:
         write_json_atomic(layout.metadata, metadata)
     finally:
         lock.release()
-    with os_errors(layout.progress):
-        shutil.rmtree(layout.progress)
+    shutil.rmtree(layout.progress, ignore_errors=True)  # a concurrent shard may be removing it too
     return metadata
 
 

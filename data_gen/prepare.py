@@ -30,6 +30,8 @@ def prepare(opts) -> dict:
             with os_errors(root):
                 shutil.rmtree(root)
         elif layout.is_finished():
+            if layout.progress.is_dir():  # killed between metadata.json and the clean-up
+                shutil.rmtree(layout.progress, ignore_errors=True)
             count = read_json(layout.metadata).get("count", "?")
             raise DiffmoogError(f"{root} already holds a finished dataset ({count} sounds); "
                                 f"use --force to overwrite it, or another --name/--split")

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 import diffmoog
-from create_data_helpers import CHAIN, generate, read_csv, snapshot
+from create_data_helpers import CHAIN, TINY, generate, popen, read_csv, snapshot
 from diffmoog.data_gen.tables import vector_columns
 
 SIZE = 40
@@ -79,3 +79,13 @@ def test_two_shards_make_the_whole_dataset(tmp_path, reference):
     generate(out, SIZE, "--shard", "0/2", "-bs", "64")
     assert snapshot(root) == snapshot(reference)
     assert json.loads((root / "metadata.json").read_text())["shards"] == 2
+
+
+def test_shards_running_at_the_same_time_in_one_folder(tmp_path, reference):
+    generate(tmp_path, SIZE, "--shard", "2/3")
+    procs = [popen("-c", CHAIN, "--size", SIZE, "-o", tmp_path, *TINY, "--shard", f"{k}/3") for k in (0, 1)]
+    for proc in procs:  # the last two finish together: only one may finalize, neither may fail
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    root = tmp_path / CHAIN.lower() / "train"
+    assert snapshot(root) == snapshot(reference)
