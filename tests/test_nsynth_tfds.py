@@ -82,3 +82,21 @@ def test_items_equal_the_json_release(prepared, where):
             assert a[key] == b[key], key
     assert len(NSynthDataset(data_dir, split="valid", sample_rate=8000, duration=0.5)) == 4
     assert NSynthDataset(data_dir, split="valid", sample_rate=8000, duration=0.5)[0]["audio"].shape == (4000,)
+
+
+def test_create_data_from_a_tfds_folder(prepared, tmp_path):
+    import argparse
+    import csv
+
+    from diffmoog.data_gen import from_nsynth
+    _, data_dir, keys = prepared
+    args = argparse.Namespace(from_nsynth=data_dir, out=tmp_path, name="tfds_notes", split="val", size=None, seed=0,
+                              sample_rate=16000, signal_duration=1.0, force=False, families=None, sources=None,
+                              pitch_min=None, pitch_max=None, velocities=None, no_progress=True,
+                              nsynth_format="tfds")
+    assert from_nsynth.main(args) == 0
+    split = tmp_path / "tfds_notes" / "val"
+    with open(split / "nsynth_labels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["note_str"] for r in rows] == keys[7:] and all(r["nsynth_split"] == "valid" for r in rows)
+    assert sorted(p.stem for p in (split / "wav_files").glob("*.wav")) == [r["id"] for r in rows]
