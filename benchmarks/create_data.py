@@ -54,19 +54,73 @@ def bench(chain: str, args, out: Path) -> dict:
             "clipped_items": meta["clipped_items"], "summary": lines[-1]}
 
 
+def pipeline_only(args) -> dict:
+    """The pipeline without the synth: render replaced by a precomputed tone (in this process).
+
+    Shows what batching, PCM conversion, wav writing, CSV and manifest cost at this size, i.e.
+    the ceiling create-data reaches once rendering is fast.
+    """
+    import resource
+
+    import torch
+
+    import diffmoog
+    from diffmoog.data_gen.create import create
+    from diffmoog.data_gen.options import GenOptions
+    from diffmoog.data_gen import shard
+
+    n = int(round(args.duration * args.sample_rate))
+    tone = 0.5 * torch.sin(torch.arange(n) * 0.05)
+
+    def render(params, **_):
+        return tone.expand(params["seed"].shape[0], n) * (0.5 + params["saw.amp"][:, None])
+
+    make = shard.make_renderer
+    shard.make_renderer = lambda opts: setattr(r := make(opts), "_render", render) or r
+    import diffmoog.data_gen.create as create_module
+    create_module.make_renderer = shard.make_renderer
+    tmp = Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
+    try:
+        opts = GenOptions(chain=diffmoog.Chain.load("REDUCED_SIMPLE_OSC"), size=args.size, out=tmp,
+                          sample_rate=args.sample_rate, duration=args.duration, batch_size=args.batch_size,
+                          workers=args.workers, progress_bar=False)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        began = time.perf_counter()
+        result = create(opts)
+        seconds = time.perf_counter() - began
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"chain": "pipeline only (REDUCED_SIMPLE_OSC layout, render stubbed)", "size": args.size,
+            "sounds_per_s": round(args.size / seconds, 1), "generation_s": round(seconds, 2),
+            "cpu_ms_per_sound": round(1000 * cpu / args.size, 3),  # load-independent cost
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "mb_on_disk": round(result.bytes_on_disk / 1e6, 1)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=3000)
-    p.add_argument("--chains", nargs="+", default=["REDUCED_SIMPLE_OSC", "MODULAR"])
+    p.add_argument("--chains", nargs="*", default=["REDUCED_SIMPLE_OSC", "MODULAR"])
     p.add_argument("--duration", type=float, default=4.0)
     p.add_argument("--sample-rate", type=int, default=16000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--pipeline-only", action="store_true", help="also measure the pipeline with a stubbed render")
+    p.add_argument("--pipeline-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.pipeline_child:
+        print(json.dumps(pipeline_only(args)))
+        return
     tmp = Path(tempfile.mkdtemp(prefix="bench_create_data_"))
     try:
         results = [bench(chain, args, tmp) for chain in args.chains]
+        if args.pipeline_only:  # a child process, so its peak RSS is its own
+            child = subprocess.run([sys.executable, __file__, "--pipeline-child", *sys.argv[1:]],
+                                   capture_output=True, text=True)
+            results.append(json.loads(child.stdout) if child.returncode == 0 else {"error": child.stderr[-500:]})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps({"benchmark": "create_data", "cpu_count": os.cpu_count(), "duration_s": args.duration,

@@ -80,6 +80,7 @@ class Batch:
     params: dict[str, torch.Tensor]  # normalised params (CPU), including "seed"
     audio: torch.Tensor  # float32 [batch, samples] (CPU), finite and not silent
     retries: torch.Tensor  # int64 [batch]: which draw was kept (0 = the first)
+    peak: torch.Tensor  # float32 [batch]: max |audio| per item (> 1 is clipped in 16-bit files)
 
     def __len__(self) -> int:
         return int(self.audio.shape[0])
@@ -115,17 +116,19 @@ class ItemRenderer:
         return audio.detach().to("cpu", torch.float32).contiguous()
 
     @staticmethod
-    def _bad(audio: torch.Tensor) -> torch.Tensor:
-        peak = peaks(audio)
+    def _bad(peak: torch.Tensor) -> torch.Tensor:
         return ~(torch.isfinite(peak) & (peak >= SILENCE_PEAK))
 
     def render(self, start: int, count: int) -> Batch:
         drawn = max(count, self.pad_to) if self.compiled else count
         params = self.chain.sample(drawn, seed=self._seed, offset=start)
-        audio = self._audio(params, self.compiled)[:count].clone()
-        params = {k: v[:count].clone() for k, v in params.items()}
+        audio = self._audio(params, self.compiled)
+        if drawn > count:  # drop the padding rows
+            audio = audio[:count].clone()
+            params = {k: v[:count].clone() for k, v in params.items()}
         retries = torch.zeros(count, dtype=torch.int64)
-        bad = self._bad(audio).nonzero().flatten()
+        peak = peaks(audio)
+        bad = self._bad(peak).nonzero().flatten()
         for attempt in range(1, MAX_RETRIES + 1):
             if len(bad) == 0:
                 break
@@ -135,11 +138,11 @@ class ItemRenderer:
             fresh_audio = self._audio(fresh)
             for key, value in fresh.items():
                 params[key][bad] = value
-            audio[bad] = fresh_audio
-            retries[bad] = attempt
-            bad = bad[self._bad(fresh_audio)]
+            fresh_peak = peaks(fresh_audio)
+            audio[bad], peak[bad], retries[bad] = fresh_audio, fresh_peak, attempt
+            bad = bad[self._bad(fresh_peak)]
         if len(bad):
             raise DiffmoogError(
                 f"chain '{self.chain.name}' rendered silence or NaN for item {start + int(bad[0])} "
                 f"in {MAX_RETRIES + 1} draws; check its parameter ranges")
-        return Batch(start, params, audio, retries)
+        return Batch(start, params, audio, retries, peak)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from diffmoog.data_gen import tables, wavfile
 from diffmoog.data_gen.fileio import os_errors
-from diffmoog.data_gen.items import ItemRenderer, disk_samples, peaks
+from diffmoog.data_gen.items import ItemRenderer, disk_samples
 from diffmoog.data_gen.layout import id_width, item_id, shard_range
 from diffmoog.data_gen.manifest import FileLock, ShardFiles, ShardProgress
 from diffmoog.errors import DiffmoogError
@@ -90,7 +90,7 @@ class ShardWriter:
                                self.opts.float32)
                    for j in range(0, count, step)]
         text = tables.rows(self.opts.chain, batch.params, batch.retries.numpy(), ids)
-        clipped = int((peaks(batch.audio) > 1.0).sum()) if not self.opts.float32 else 0
+        clipped = int((batch.peak > 1.0).sum()) if not self.opts.float32 else 0
         return futures, text, count, int((batch.retries > 0).sum()), clipped
 
     def _commit(self, pending, progress, params_f, normal_f, bar):

@@ -84,3 +84,14 @@ def test_a_different_chain_or_an_unfinished_folder_is_refused(written, tmp_path)
     (tmp_path / ".progress").mkdir()
     with pytest.raises(DiffmoogError, match="still being generated"):
         ParamsDataset(tmp_path)
+
+
+def test_float_wavs_read_back_unquantised(tmp_path):
+    chain = diffmoog.Chain.load(CHAIN)
+    opts = GenOptions(chain=chain, size=6, out=tmp_path, sample_rate=8000, duration=0.1, float32=True,
+                      progress_bar=False)
+    create(opts)
+    ds = ParamsDataset(opts.layout.root)
+    assert ds.metadata["format"] == "float32"
+    fly = OnTheFlyDataset(chain, 6, sample_rate=8000, duration=0.1, pcm16=False)
+    assert_same(cat(list(fly)), collate_batch([ds[i] for i in range(6)]))
