@@ -38,6 +38,7 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # mixed precision for the encoder, CUDA only
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    init_from: str | None = None  # start from a trained encoder's weights (fresh optimiser, step 0)
 
 
 @dataclass

@@ -104,11 +104,29 @@ class Run:
         self.step, self.best = 0, {"metric": cfg.train.best_metric, "value": None, "step": None}
         if self.resume_dir:
             self._restore()
+        elif cfg.run.init_from:
+            self._init_from(cfg.run.init_from)
         elif self.dist.main and (self.run_dir / "checkpoints").exists():
             raise ConfigError(f"{self.run_dir}: run folder already has checkpoints; resume it with "
                               f"--resume {self.run_dir} or choose another run.name")
         self.ddp = (DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda"
                                             else None) if self.dist.enabled else None)
+
+    def _init_from(self, path: str):
+        """Warm start, e.g. the spectral phase of `synth` from a `params_only` encoder."""
+        folder = checkpoint.resolve(path)
+        state = checkpoint.read_state(folder)
+        if [tuple(h) for h in state["heads"]] != [tuple(h) for h in self.model.heads_spec]:
+            raise ConfigError(f"run.init_from: {folder} was trained for another chain's parameters")
+        if Chain.from_dict(state["chain"]).spec.raw != self.chain.spec.raw:
+            raise ConfigError(f"run.init_from: {folder} was trained on a different version of chain "
+                              f"'{self.chain.name}' (parameter ranges differ)")
+        from safetensors.torch import load_file
+        try:
+            self.model.load_state_dict(load_file(str(folder / checkpoint.MODEL_FILE)))
+        except RuntimeError as err:
+            raise ConfigError(f"run.init_from: {folder}: weights do not fit this model "
+                              f"(model/features settings differ): {str(err).splitlines()[0]}") from None
 
     def _restore(self):
         state = checkpoint.read_state(self.resume_dir)
@@ -119,6 +137,9 @@ class Run:
         if heads != [tuple(h) for h in self.model.heads_spec]:
             raise ConfigError(f"{self.resume_dir}: checkpoint was trained for chain '{state['chain'].get('name')}', "
                               f"not '{self.chain.name}'")
+        if Chain.from_dict(state["chain"]).spec.raw != self.chain.spec.raw:
+            raise ConfigError(f"{self.resume_dir}: chain '{self.chain.name}' changed since this run started "
+                              f"(its YAML differs from the checkpoint's copy)")
         from safetensors.torch import load_file
         self.model.load_state_dict(load_file(str(self.resume_dir / checkpoint.MODEL_FILE)))
         self.optimizer.load_state_dict(training["optimizer"])
