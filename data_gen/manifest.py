@@ -54,12 +54,22 @@ class ShardFiles:
     def save(self, progress: ShardProgress) -> None:
         write_json_atomic(self.manifest, asdict(progress))
 
-    def truncate_parts(self, progress: ShardProgress) -> None:
-        """Drop CSV rows written after the last manifest update (a kill between the two)."""
-        for path, length in ((self.params, progress.params_bytes), (self.normalized, progress.normalized_bytes)):
-            with os_errors(path):
+    def resume_point(self, progress: ShardProgress) -> ShardProgress:
+        """Drop CSV rows written after the last manifest update (a kill between the two).
+
+        A part file shorter than the manifest says (lost in a crash of the whole machine)
+        cannot be trusted: the shard then starts over.
+        """
+        parts = ((self.params, progress.params_bytes), (self.normalized, progress.normalized_bytes))
+        with os_errors(self.params):
+            if any(path.exists() and path.stat().st_size < length or not path.exists() and length
+                   for path, length in parts):
+                progress = ShardProgress(progress.shard, progress.shards, progress.start, progress.end)
+                parts = ((self.params, 0), (self.normalized, 0))
+            for path, length in parts:
                 with open(path, "ab") as f:
                     f.truncate(length)
+        return progress
 
 
 def identity_mismatch(saved: dict, wanted: dict) -> str | None:

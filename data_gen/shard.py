@@ -5,6 +5,7 @@ two batches are alive at once, so memory does not grow with --size.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +63,7 @@ class ShardWriter:
     def _run(self):
         start, end = shard_range(self.opts.size, self.shard, self.shards)
         progress = self.files.load() or ShardProgress(self.shard, self.shards, start, end)
-        self.files.truncate_parts(progress)
+        progress = self.files.resume_point(progress)
         _remove_stale_temps(self.opts, start, end)
         first = start + progress.done
         bar = tqdm(total=end - start, initial=progress.done, unit="snd", smoothing=0.1, mininterval=0.5,
@@ -113,15 +114,13 @@ class ShardWriter:
         bar.update(count)
 
 
-class open_parts:
-    def __init__(self, files: ShardFiles):
-        self.files = files
-
-    def __enter__(self):
-        with os_errors(self.files.params):
-            self.handles = open(self.files.params, "ab"), open(self.files.normalized, "ab")
-        return self.handles
-
-    def __exit__(self, *exc):
-        for handle in self.handles:
-            handle.close()
+@contextlib.contextmanager
+def open_parts(files: ShardFiles):
+    """The shard's two CSV part files, opened for appending."""
+    with os_errors(files.params):
+        params = open(files.params, "ab")
+    with params:
+        with os_errors(files.normalized):
+            normalized = open(files.normalized, "ab")
+        with normalized:
+            yield params, normalized

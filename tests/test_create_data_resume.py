@@ -51,3 +51,23 @@ def test_kill_then_rerun_finishes_with_identical_bytes(tmp_path):
     assert snapshot(root) == snapshot(tmp_path / "ref" / CHAIN.lower() / "train")
     assert not (root / ".progress").exists()
     assert not list((root / "wav_files").glob(".*"))  # no temp files left
+
+
+def test_a_manifest_claiming_more_than_the_disk_holds_restarts_the_shard(tmp_path):
+    import diffmoog
+    from diffmoog.data_gen.create import create
+    from diffmoog.data_gen.manifest import ShardFiles, ShardProgress
+    from diffmoog.data_gen.options import GenOptions
+
+    def options(out):
+        return GenOptions(chain=diffmoog.Chain.load(CHAIN), size=10, out=out, sample_rate=8000, duration=0.1,
+                          batch_size=4, progress_bar=False)
+    create(options(tmp_path / "ref"))
+    opts = options(tmp_path / "lost")
+    opts.layout.progress.mkdir(parents=True)
+    (opts.layout.run_file).write_text(json.dumps({"identity": opts.identity(), "created": "earlier"}))
+    # as after a power cut: the manifest survived, the CSV rows it counts did not
+    ShardFiles(opts.layout.shard_stem(0, 1)).save(ShardProgress(0, 1, 0, 10, done=8, params_bytes=900,
+                                                                normalized_bytes=900))
+    assert create(opts).finished
+    assert snapshot(opts.layout.root) == snapshot(options(tmp_path / "ref").layout.root)
