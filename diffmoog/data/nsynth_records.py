@@ -90,7 +90,7 @@ def _scan_file(path: Path, to_meta) -> dict:
             note = note_from_meta(meta.get("note_str", f"{path.name}@{offset}"), meta, "", str(path), offset, length)
             rows.append(asdict(note))
         except Exception:  # a corrupt record must not stop indexing the rest
-            skipped.append(["unparseable records", f"{path}@{offset}"])
+            skipped.append(["corrupt or unparseable records", f"{path}@{offset}"])
     return {"notes": rows, "skipped": skipped}
 
 
