@@ -43,6 +43,7 @@ def prepare(opts) -> dict:
                 shown = "" if key == "chain" else f" ({saved['identity'].get(key)!r}, now {now!r})"
                 raise DiffmoogError(f"{root} holds an unfinished run with a different {key}{shown}; "
                                     f"rerun the original command to resume, or use --force to start over")
+            makedirs(layout.wav_dir)  # (finalize re-renders any wav that went missing)
             return saved
         # else: killed before run.json existed, so nothing was recorded; start afresh.
     for folder in (layout.wav_dir, layout.progress):
