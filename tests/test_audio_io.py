@@ -87,9 +87,9 @@ def test_hot_float_file_is_scaled_into_range(tmp_path):
     assert float(audio.abs().max()) == pytest.approx(1.0, abs=1e-6)
 
 
-def test_flac_and_ogg(tmp_path):
+def test_flac_ogg_and_mp3(tmp_path):
     x = sine(440, 22050, 0.2)
-    for name in ("a.flac", "a.ogg"):
+    for name in ("a.flac", "a.ogg", "a.mp3"):
         sf.write(tmp_path / name, x, 22050)
         audio = load_audio(tmp_path / name, 16000)
         assert audio.shape == (3200,) and abs(peak_hz(audio, 16000) - 440) <= 6

@@ -1,4 +1,4 @@
-"""Any folder of wav/flac/ogg/aiff files (drum one-shots at 44.1 kHz, recordings...) as a Dataset.
+"""Any folder of wav/flac/ogg/aiff/mp3 files (drum one-shots at 44.1 kHz, recordings...) as a Dataset.
 
 Every file is converted to mono float32 at `sample_rate` and trimmed or zero-padded to
 `duration`, so items batch together. Hidden files (".DS_Store", macOS "._x.wav") are ignored.
@@ -60,7 +60,7 @@ class AudioFolderDataset(Dataset):
             raise ConfigError(f"{self.root}: audio folder not found")
         self.files = list_audio_files(self.root, recursive)
         if not self.files:
-            raise ConfigError(f"{self.root}: no wav/flac/ogg/aiff files found")
+            raise ConfigError(f"{self.root}: no wav/flac/ogg/aiff/mp3 files found")
         self.failed: dict[str, str] = {}
 
     def __len__(self) -> int:

@@ -1,4 +1,4 @@
-"""Robust audio reading: any wav/flac/ogg/aiff -> float32 mono in [-1, 1] at one sample rate.
+"""Robust audio reading: any wav/flac/ogg/aiff/mp3 -> float32 mono in [-1, 1] at one sample rate.
 
 Odd files are converted, not rejected: stereo is averaged to mono, other sample rates are
 resampled (julius), 8/16/24/32-bit integer and float encodings are scaled by soundfile to
@@ -17,7 +17,7 @@ import torch
 
 from diffmoog.errors import DiffmoogError
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 
 
 class AudioReadError(DiffmoogError):
