@@ -120,7 +120,12 @@ def check_first_run(run_dir: Path, name: str) -> None:
     for path in ("config.yaml", "metrics.csv", "checkpoints/last/model.safetensors",
                  "checkpoints/last/training.pt", "checkpoints/best/state.json"):
         assert (run_dir / path).exists(), path
-    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"audio": 0, "images": 0}).Reload()
+    tags = events.Tags()
+    assert {"audio/0_target", "audio/0_predicted"} <= set(tags["audio"])
+    assert "spectrogram/0" in tags["images"]
+    assert {"train/loss", "train/param_raw", "val/lsd"} <= set(tags["scalars"])
     rows = read_metrics(run_dir)
     names = {r["metric"] for r in rows if r["split"] == "train"}
     assert {"loss", "param_raw", "param_weighted", "lr"} <= names
