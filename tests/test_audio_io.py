@@ -113,3 +113,12 @@ def test_unreadable_files_raise_one_error_naming_the_path(tmp_path, case):
         load_audio(path, 16000)
     assert isinstance(info.value, DiffmoogError)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_duration_reads_only_the_window_and_matches_a_full_read(tmp_path):
+    x = sine(700, 44100, 3.0)
+    path = tmp_path / "long.wav"
+    sf.write(path, x, 44100, subtype="FLOAT")
+    window = load_audio(path, 16000, duration=0.5)
+    full = load_audio(path, 16000)[:8000]
+    assert window.shape == (8000,) and torch.allclose(window, full, atol=1e-5)

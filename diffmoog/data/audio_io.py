@@ -9,6 +9,7 @@ hold no samples, or hold NaN/inf raise `AudioReadError`, which names the path.
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 
 from diffmoog.errors import DiffmoogError
 
+RESAMPLER_REACH = 256  # input frames past the kept window that a sinc resampler may look at
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 
 
@@ -119,8 +121,12 @@ def load_audio(path: str | Path, sample_rate: int, duration: float | None = None
     if not path.is_file():
         raise AudioReadError(path, "no such file" if not path.exists() else "not a file")
     try:
-        # float32 from soundfile is already scaled to [-1, 1) for every integer width.
-        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as handle:
+            file_rate = handle.samplerate
+            # Read only what `duration` keeps (plus the resampler's reach), not a whole long recording.
+            frames = -1 if duration is None else math.ceil(float(duration) * file_rate) + RESAMPLER_REACH
+            # float32 from soundfile is already scaled to [-1, 1) for every integer width.
+            data = handle.read(frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as error:
         raise AudioReadError(path, str(error).replace(f"'{path}'", "file").strip()) from None
     except OSError as error:
