@@ -49,11 +49,22 @@ def waveform_plot(ax, audio, sample_rate: int, title: str | None = None):
 
 
 def node_depths(chain) -> dict[str, int]:
-    """Topological depth of each node: 0 for sources, else 1 + the deepest upstream node."""
+    """Drawing column of each node: 1 + its deepest upstream node (0 for sources).
+
+    A source (an LFO, an envelope) is then moved right, next to its first consumer, so a
+    filter envelope sits beside its filter instead of far left with the oscillators.
+    """
     depths: dict[str, int] = {}
+    consumers: dict[str, list[str]] = {name: [] for name in chain.spec.nodes}
     for name, node in chain.spec.nodes.items():  # already in topological order
         upstream = list(node.inputs) + list(node.control.values())
+        for u in upstream:
+            consumers[u].append(name)
         depths[name] = 1 + max((depths[u] for u in upstream), default=-1)
+    for name in reversed(list(chain.spec.nodes)):
+        node = chain.spec.nodes[name]
+        if not node.inputs and not node.control and consumers[name]:
+            depths[name] = max(0, min(depths[c] for c in consumers[name]) - 1)
     return depths
 
 
@@ -108,15 +119,25 @@ def _arrow(ax, start, end, style, color, label):
                                 shrinkA=22, shrinkB=22,
                                 connectionstyle="arc3,rad=0.35" if same_column else "arc3,rad=0.08"))
     if label:
-        mid = ((start[0] + end[0]) / 2.0, (start[1] + end[1]) / 2.0 + 0.08)
-        ax.text(mid[0], mid[1], label, color=color, fontsize=6, ha="center", va="bottom")
+        # Label near the arrow head, where it is clear which port it enters.
+        at = (0.3 * start[0] + 0.7 * end[0], 0.3 * start[1] + 0.7 * end[1] + 0.06)
+        ax.text(at[0], at[1], label, color=color, fontsize=6, ha="center", va="bottom")
 
 
-def chain_figure(chain, audio, sample_rate: int, figsize=(11, 3.6)):
-    """One figure: the chain's graph beside the spectrogram of one rendered sound."""
+def chain_figure(chain, audio, sample_rate: int, height: float = 3.4):
+    """One figure: the chain's graph beside the spectrogram of one rendered sound.
+
+    The graph panel widens with the number of columns so boxes never overlap.
+    """
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=figsize, gridspec_kw={"width_ratios": [1.4, 1]})
+    positions = chain_layout(chain)
+    columns = 1 + int(max(x for x, _ in positions.values()))
+    rows = 1 + max(y for _, y in positions.values()) - min(y for _, y in positions.values())
+    graph_width = max(4.0, 1.45 * columns)
+    height = max(height, 0.75 * rows + 0.8)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(graph_width + 4.5, height),
+                                      gridspec_kw={"width_ratios": [graph_width, 4.5]})
     draw_chain(left, chain)
     spectrogram_image(right, audio, sample_rate, title="rendered sound")
     fig.tight_layout()

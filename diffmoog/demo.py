@@ -1,0 +1,146 @@
+"""The 60-second tour (`make demo`): render every chain, make a small dataset, match real notes.
+
+    python -m diffmoog.demo [--out experiments/demo] [--chains OSC DRUM ...] [--size 64]
+
+Writes, under OUT:
+  chains/<chain>.wav, chains/<chain>.png   one random preset per built-in chain (graph + spectrogram)
+  data/demo/train/                         a small create-data dataset, plus dataset.png (spectrograms)
+  match/                                   the example notes matched with the committed checkpoint
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # the demo writes PNGs and must run with no screen
+
+import matplotlib.pyplot as plt  # noqa: E402
+import soundfile as sf  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import diffmoog  # noqa: E402
+from diffmoog.errors import DiffmoogError  # noqa: E402
+from diffmoog.plotting import chain_figure, spectrogram_image  # noqa: E402
+from diffmoog.spec import builtin_chains  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_AUDIO = REPO / "examples" / "audio" / "audio"
+CHECKPOINTS = REPO / "examples" / "checkpoints"
+DATASET_CHAIN = "REDUCED_SIMPLE_OSC"
+
+
+def render_chains(names: list[str], out: Path, seed: int) -> list[Path]:
+    """One random preset per chain: a wav and a picture of its graph beside its spectrogram."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in tqdm(names, desc="rendering chains", unit="chain"):
+        chain = diffmoog.Chain.load(name)
+        with torch.no_grad():
+            audio = chain.render(chain.sample(1, seed=seed))[0]
+        # Peak-normalise only when a preset clips: the wav should sound like the chain, not louder.
+        peak = float(audio.abs().max())
+        wav = out / f"{name.lower()}.wav"
+        sf.write(wav, (audio / peak if peak > 1.0 else audio).numpy(), chain.sample_rate, subtype="PCM_16")
+        figure = chain_figure(chain, audio, chain.sample_rate)
+        figure.savefig(out / f"{name.lower()}.png", dpi=72)
+        plt.close(figure)
+        written.append(wav)
+    return written
+
+
+def make_dataset(out: Path, size: int) -> Path:
+    """A small dataset through create-data's Python API, then a grid of its spectrograms."""
+    from diffmoog.data.dataset import ParamsDataset
+    from diffmoog.data_gen.create import create
+    from diffmoog.data_gen.options import GenOptions
+
+    chain = diffmoog.Chain.load(DATASET_CHAIN)
+    # force: the demo owns this folder, and a second `make demo` should simply redo it.
+    opts = GenOptions(chain=chain, size=size, name="demo", out=out, duration=2.0, note_off=1.5,
+                      batch_size=64, device="cpu", force=True, progress_bar=True,
+                      args={"command": "python -m diffmoog.demo"})
+    result = create(opts)
+    print(result.summary(opts))
+    data = ParamsDataset(result.root)
+    figure, axes = plt.subplots(2, 4, figsize=(12, 5))
+    for ax, index in zip(axes.flat, range(len(data))):
+        item = data[index]
+        spectrogram_image(ax, item["audio"], data.sample_rate, title=f"#{item['id']}")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+    figure.tight_layout()
+    figure.savefig(Path(result.root) / "dataset.png", dpi=72)
+    plt.close(figure)
+    return Path(result.root)
+
+
+def find_checkpoint() -> Path | None:
+    """The committed checkpoint: a folder under examples/checkpoints holding a state file."""
+    if not CHECKPOINTS.is_dir():
+        return None
+    found = sorted(p.parent for p in CHECKPOINTS.rglob("*.safetensors"))
+    return found[0] if found else None
+
+
+def match_examples(out: Path) -> str | None:
+    """Match the example notes with the committed checkpoint; returns why it was skipped, if it was."""
+    checkpoint = find_checkpoint()
+    if checkpoint is None:
+        return f"no committed checkpoint in {CHECKPOINTS.relative_to(REPO)}"
+    try:
+        from diffmoog.match.cli import main as match_main
+    except ModuleNotFoundError as err:
+        return f"diffmoog-match is not installed ({err.name} missing)"
+    from diffmoog.train.checkpoint import read_state
+
+    chain = read_state(checkpoint)["chain"].get("name", DATASET_CHAIN)
+    argv = [str(EXAMPLE_AUDIO), "--checkpoint", str(checkpoint), "--chain", str(chain),
+            "--refine-steps", "20", "-o", str(out)]
+    code = match_main(argv)
+    if code:
+        return f"diffmoog-match {' '.join(argv)} exited with code {code}"
+    return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m diffmoog.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("DIFFMOOG_DEMO_OUT", "experiments/demo")),
+                        help="output folder (default experiments/demo, or $DIFFMOOG_DEMO_OUT)")
+    parser.add_argument("--chains", nargs="+", help="only these chains (default: every built-in chain)")
+    parser.add_argument("--size", type=int, default=64, help="sounds in the demo dataset (default 64)")
+    parser.add_argument("--seed", type=int, default=1, help="preset seed for the chain renders")
+    parser.add_argument("--skip-match", action="store_true", help="skip matching the example notes")
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    try:
+        known = builtin_chains()
+        names = [diffmoog.spec.resolve_chain(n).stem.upper() for n in args.chains] if args.chains else list(known)
+        chains_out = args.out / "chains"
+        wavs = render_chains(names, chains_out, args.seed)
+        data_root = make_dataset(args.out / "data", args.size)
+        skipped = "--skip-match given" if args.skip_match else match_examples(args.out / "match")
+    except DiffmoogError as err:
+        print(f"demo: error: {err}", file=sys.stderr)
+        return 2
+    print(f"\ndiffmoog demo done in {time.perf_counter() - began:.0f} s. Listen and look:")
+    print(f"  {chains_out}/<chain>.wav and .png   {len(wavs)} chains, one random preset each "
+          "(graph + spectrogram)")
+    print(f"  {data_root}/   {args.size} sounds: wav_files/, params_dataset.csv, dataset.png")
+    if skipped:
+        print(f"  matching the example notes: skipped ({skipped})")
+    else:
+        print(f"  {args.out / 'match'}/   the notes in {EXAMPLE_AUDIO.relative_to(REPO)} matched: "
+              "<name>.preset.yaml, <name>.match.wav, <name>.png")
+    print("Next: the notebooks in examples/ (jupyter lab examples/explore_chains.ipynb), or `make test`.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
