@@ -2,7 +2,8 @@
 
 The 14 fixture notes are repeated (renamed) to --notes notes in a temporary folder, in both
 forms. Reported: index seconds (TFRecord: first build and cached), items/s at 16 kHz and
-resampled to 44.1 kHz, and AudioFolderDataset items/s on 44.1 kHz files read at 16 kHz.
+resampled to 44.1 kHz, AudioFolderDataset items/s on 44.1 kHz files read at 16 kHz, and
+`create-data --from-nsynth` notes/s (in-process, json source, 16-bit 16 kHz 4 s wavs).
 
     .venv/bin/python benchmarks/nsynth_loader.py --notes 280
 """
@@ -60,6 +61,21 @@ def rate(dataset, limit: int) -> float:
     return n / (time.perf_counter() - start)
 
 
+def copy_rate(root: Path, out: Path) -> float:
+    """create-data --from-nsynth (in-process) notes/s, 16-bit wavs at 16 kHz, 4 s."""
+    import argparse
+    import csv
+
+    from diffmoog.data_gen import from_nsynth
+    args = argparse.Namespace(from_nsynth=root, out=out, name="bench", split="train", size=None, seed=0,
+                              sample_rate=16000, signal_duration=4.0, force=False, no_progress=True)
+    start = time.perf_counter()
+    from_nsynth.main(args)
+    seconds = time.perf_counter() - start
+    with open(out / "bench" / "train" / "nsynth_labels.csv") as handle:
+        return round((sum(1 for _ in csv.reader(handle)) - 1) / seconds, 1)
+
+
 def timed(make):
     start = time.perf_counter()
     value = make()
@@ -90,6 +106,7 @@ def main() -> None:
             "folder_44k_to_16k_items_per_s": round(rate(AudioFolderDataset(data / "folder44k"), args.items), 1),
             "torch_threads": __import__("torch").get_num_threads(),
         }
+        result["from_nsynth_notes_per_s"] = copy_rate(data / "json", tmp / "copy")
     print(json.dumps(result))
 
 
