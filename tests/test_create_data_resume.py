@@ -42,6 +42,8 @@ def test_kill_then_rerun_finishes_with_identical_bytes(tmp_path):
     with open(part, "a") as f:
         f.write("000999,0.5,0.")  # half a row
     (root / "wav_files" / ".000299.wav.part").write_bytes(b"RIFF")
+    (root / "wav_files" / "000001.wav").unlink()  # a finished wav lost (e.g. a power cut): re-rendered
+    (root / "wav_files" / "000002.wav").write_bytes(b"RIFF")  # ... or truncated
 
     other = run(*ARGS, "-o", out, "--seed", "5")  # a different command must not resume it
     assert other.returncode == 2 and "different seed" in other.stderr and "Traceback" not in other.stderr
@@ -49,6 +51,7 @@ def test_kill_then_rerun_finishes_with_identical_bytes(tmp_path):
     resumed = run(*ARGS, "-o", out)
     assert resumed.returncode == 0, resumed.stderr
     assert snapshot(root) == snapshot(tmp_path / "ref" / CHAIN.lower() / "train")
+    assert json.loads((root / "metadata.json").read_text())["repaired_wavs"] == 2
     assert not (root / ".progress").exists()
     assert not list((root / "wav_files").glob(".*"))  # no temp files left
 
