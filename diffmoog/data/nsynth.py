@@ -7,7 +7,7 @@ Odd files: missing wavs and cut/unparseable records are skipped when the index i
 (counted in `dataset.skipped` and warned once). A file that fails only when read (corrupt
 payload, NaN samples) never stops an epoch: item i is replaced by the next readable note
 (i+1, i+2, ... wrapping), which is deterministic, counted in `dataset.failed` and warned
-once per file. Stereo, other sample rates and 8/24/32-bit or float files are converted.
+once per file (per process: DataLoader workers keep their own counts). Stereo, other sample rates and 8/24/32-bit or float files are converted.
 """
 from __future__ import annotations
 
