@@ -220,3 +220,13 @@ def test_bad_yaml_file_and_eval_errors(tmp_path):
     out = run(["diffmoog-eval", "--checkpoint", str(tmp_path / "nothing"), "--data", str(tmp_path)], cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no checkpoint found" in out.stderr
     assert eval_cli.main(["--data", str(tmp_path)]) == 2
+
+
+def test_time_budget_stops_with_a_resumable_checkpoint(tmp_path, keep_threads):
+    sets = ["data.train=null", "data.val=null", "data.duration_s=0.25", "data.val_size=2", "train.steps=50",
+            "train.batch_size=2", "train.max_minutes=1e-9", "model.hidden=16", "model.layers=1",
+            "train.progress=false", "run.threads=1", f"run.output_dir={tmp_path}"]
+    assert cli.main(["-c", str(REPO / "configs/params_only.yaml"), *[a for s in sets for a in ("--set", s)]]) == 0
+    state = json.loads((tmp_path / "params_only/checkpoints/last/state.json").read_text())
+    assert state["step"] == 1 and state["total_steps"] == 50
+    assert any(r["split"] == "val" and r["step"] == "1" for r in read_metrics(tmp_path / "params_only"))

@@ -138,6 +138,7 @@ class TrainConfig:
     val_batch_size: int = 32
     best_metric: str = "val/lsd"  # lower is better
     audio_items: int = 2  # target/predicted pairs sent to TensorBoard at each validation
+    max_minutes: float = 0.0  # > 0: stop (validate, checkpoint) after this much wall time in this session
     progress: bool = True
 
 

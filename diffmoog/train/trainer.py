@@ -191,6 +191,7 @@ class Run:
                    disable=not (main and cfg.train.progress))
         previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main else None
         tick, tick_step = time.perf_counter(), self.step
+        started = tick
         try:
             for batch in batches:
                 logged = self._train_step(batch, real_sampler)
@@ -204,11 +205,13 @@ class Run:
                         self.log.scalars(self.step, "train", logged)
                     bar.set_postfix(loss=f"{logged['loss']:.4f}", steps_s=f"{steps_per_s:.2f}")
                     tick, tick_step = now, self.step
-                last = self.step == self.total_steps
+                last = self.step == self.total_steps or self._out_of_time(started)
                 if self.step % cfg.train.val_every == 0 or last:
                     self.validate()
                 if self.step % cfg.train.ckpt_every == 0 or last:
                     self.save("last")
+                if last:
+                    break
         except KeyboardInterrupt:
             if main:
                 tqdm.write(f"interrupted at step {self.step}; saving checkpoints/last (resume with --resume "
@@ -222,6 +225,17 @@ class Run:
                 signal.signal(signal.SIGTERM, previous)
             distributed.shutdown(self.dist)
         return self.run_dir
+
+    def _out_of_time(self, started: float) -> bool:
+        """The wall-time budget (train.max_minutes), agreed by all ranks so they stop together."""
+        if self.cfg.train.max_minutes <= 0:
+            return False
+        over = float(time.perf_counter() - started > 60.0 * self.cfg.train.max_minutes)
+        if distributed.mean_across({"over": over}, self.dist)["over"] > 0:
+            if self.dist.main:
+                tqdm.write(f"time budget of {self.cfg.train.max_minutes:g} min reached at step {self.step}")
+            return True
+        return False
 
     def _train_step(self, batch: dict, real_sampler) -> dict | None:
         cfg = self.cfg
