@@ -120,7 +120,7 @@ def _arrow(ax, start, end, style, color, label):
                                 connectionstyle="arc3,rad=0.35" if same_column else "arc3,rad=0.08"))
     if label:
         # Label near the arrow head, where it is clear which port it enters.
-        at = (0.3 * start[0] + 0.7 * end[0], 0.3 * start[1] + 0.7 * end[1] + 0.06)
+        at = (0.4 * start[0] + 0.6 * end[0], 0.4 * start[1] + 0.6 * end[1] + 0.06)
         ax.text(at[0], at[1], label, color=color, fontsize=6, ha="center", va="bottom")
 
 
