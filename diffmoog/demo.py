@@ -88,7 +88,7 @@ def find_checkpoint() -> Path | None:
     return found[0] if found else None
 
 
-def match_examples(out: Path) -> str | None:
+def match_examples(out: Path, refine_steps: int) -> str | None:
     """Match the example notes with the committed checkpoint; returns why it was skipped, if it was."""
     checkpoint = find_checkpoint()
     if checkpoint is None:
@@ -101,7 +101,7 @@ def match_examples(out: Path) -> str | None:
 
     chain = read_state(checkpoint)["chain"].get("name", DATASET_CHAIN)
     argv = [str(EXAMPLE_AUDIO), "--checkpoint", str(checkpoint), "--chain", str(chain),
-            "--refine-steps", "20", "-o", str(out)]
+            "--refine-steps", str(refine_steps), "-o", str(out)]
     code = match_main(argv)
     if code:
         return f"diffmoog-match {' '.join(argv)} exited with code {code}"
@@ -115,6 +115,8 @@ def main(argv=None) -> int:
     parser.add_argument("--chains", nargs="+", help="only these chains (default: every built-in chain)")
     parser.add_argument("--size", type=int, default=64, help="sounds in the demo dataset (default 64)")
     parser.add_argument("--seed", type=int, default=1, help="preset seed for the chain renders")
+    parser.add_argument("--refine-steps", type=int, default=20,
+                        help="gradient refinement steps per matched note (default 20)")
     parser.add_argument("--skip-match", action="store_true", help="skip matching the example notes")
     args = parser.parse_args(argv)
     began = time.perf_counter()
@@ -125,7 +127,7 @@ def main(argv=None) -> int:
         chains_out = args.out / "chains"
         wavs = render_chains(names, chains_out, args.seed)
         data_root = make_dataset(args.out / "data", args.size)
-        skipped = "--skip-match given" if args.skip_match else match_examples(args.out / "match")
+        skipped = "--skip-match given" if args.skip_match else match_examples(args.out / "match", args.refine_steps)
     except DiffmoogError as err:
         print(f"demo: error: {err}", file=sys.stderr)
         return 2
