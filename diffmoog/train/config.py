@@ -196,6 +196,12 @@ def _convert(value, tp, where: str, source: str, base=None):
             raise ConfigError(f"{source}: key '{where}': expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads "1e-4" (no dot) as a string; accept it as the number it obviously is.
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if not _is_number(value):
             raise ConfigError(f"{source}: key '{where}': expected a number, got {value!r}")
         return float(value)
