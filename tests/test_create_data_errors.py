@@ -7,7 +7,10 @@ import os
 import pytest
 
 import diffmoog.data_gen
-from create_data_helpers import CHAIN, TINY, generate, run, snapshot
+import diffmoog
+from create_data_helpers import CHAIN, TINY, run, snapshot
+from diffmoog.data_gen.create import create
+from diffmoog.data_gen.options import GenOptions
 from diffmoog.data_gen import cli, fileio, wavfile
 from diffmoog.errors import DiffmoogError
 
@@ -27,17 +30,33 @@ def test_unknown_chain_name_suggests_the_right_one(tmp_path):
 
 
 @pytest.mark.parametrize("flags, needle", [
-    (["--size", "0"], "--size must be >= 1"),
-    (["--size", "3", "--shard", "2/2"], "--shard"),
-    (["--size", "3", "--sise", "4"], "unrecognized arguments: --sise"),
-    (["--size", "3", "-s", "valid"], "--split must be one of train, val, test"),
+    (["--size", "0"], "--size must be >= 1"),  # caught by our validation
+    (["--size", "3", "--sise", "4"], "unrecognized arguments: --sise"),  # caught by argparse
 ])
 def test_bad_flags_exit_2_with_one_line(tmp_path, flags, needle):
     assert_one_line_error(run("-c", CHAIN, "-o", tmp_path, *TINY, *flags), needle)
 
 
+@pytest.mark.parametrize("flags, needle", [
+    (["--size", "3", "--shard", "2/2"], "--shard: expected i/N with 0 <= i < N"),
+    (["--size", "3", "-s", "valid"], "--split must be one of train, val, test, got 'valid'; did you mean 'val'?"),
+    (["--size", "3", "-bs", "0"], "--batch-size must be >= 1"),
+    (["--size", "3", "-sd", "-1"], "--signal-duration must be > 0"),
+])
+def test_more_bad_flags_in_process(tmp_path, capsys, flags, needle):
+    try:
+        code = cli.main(["-c", CHAIN, "-o", str(tmp_path), *TINY, *flags])
+    except SystemExit as stop:  # argparse exits by itself
+        code = stop.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and needle in err, err
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_finished_dataset_is_not_overwritten_without_force(tmp_path):
-    root = generate(tmp_path, 4)
+    opts = GenOptions(chain=diffmoog.Chain.load(CHAIN), size=4, out=tmp_path, sample_rate=8000, duration=0.1,
+                      progress_bar=False)
+    root = create(opts) and opts.layout.root
     before = snapshot(root)
     again = run("-c", CHAIN, "--size", 4, "-o", tmp_path, *TINY)
     assert_one_line_error(again, str(root), "already holds a finished dataset", "--force")
