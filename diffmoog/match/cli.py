@@ -1,0 +1,121 @@
+"""diffmoog-match: sounds in, editable presets out.
+
+    diffmoog-match INPUT... --chain NAME [--checkpoint CKPT] [--refine-steps N] [--restarts K] -o OUT
+
+Per sound: OUT/<name>.preset.yaml, <name>.match.wav, <name>.png, <name>.json (metrics of
+the random / encoder / refined stages). A sound whose .json exists with the same settings
+is skipped, so an interrupted run resumes; OUT/summary.json holds the means.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from diffmoog.chain import Chain
+from diffmoog.errors import ConfigError, DiffmoogError
+from diffmoog.match.inputs import find_inputs, load_target, unique_names
+from diffmoog.match.matcher import STAGES, Matcher, write_outputs
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="diffmoog-match", description=__doc__.split("\n\n")[0])
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
+    p.add_argument("--chain", help="chain name or YAML (default: the checkpoint's chain)")
+    p.add_argument("--checkpoint", help="trained encoder checkpoint (folder, file in it, or run folder)")
+    p.add_argument("--refine-steps", type=int, default=100, help="Adam steps (0: no refinement)")
+    p.add_argument("--restarts", type=int, default=4, help="refinement restarts, run as one batch")
+    p.add_argument("--lr", type=float, default=0.03, help="Adam learning rate on normalised params")
+    p.add_argument("--seed", type=int, default=0, help="seeds random presets, restarts and noise")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("-o", "--output", default="matches", help="output folder")
+    p.add_argument("--force", action="store_true", help="redo sounds that already have results")
+    return p
+
+
+def load_chain_and_model(chain_name: str | None, checkpoint: str | None, device):
+    if checkpoint is None:
+        if chain_name is None:
+            raise ConfigError("give --chain NAME (or --checkpoint CKPT, whose chain is used)")
+        return Chain.load(chain_name), None
+    from diffmoog.train.checkpoint import load_model  # only needed with an encoder
+
+    model, chain, _ = load_model(checkpoint, device=device)
+    if chain_name is not None and Chain.load(chain_name).name.upper() != chain.name.upper():
+        raise ConfigError(f"--chain {chain_name} does not match the checkpoint's chain {chain.name}")
+    return chain, model
+
+
+def run(args) -> dict:
+    for flag, value in (("--refine-steps", args.refine_steps), ("--restarts", args.restarts - 1)):
+        if value < 0:
+            raise ConfigError(f"{flag} must be >= {0 if flag == '--refine-steps' else 1}")
+    if args.checkpoint is None and args.refine_steps == 0:
+        raise ConfigError("without --checkpoint, refinement is the matcher: give --refine-steps > 0")
+    paths = find_inputs(args.inputs)
+    chain, model = load_chain_and_model(args.chain, args.checkpoint, args.device)
+    matcher = Matcher(chain, model, args.refine_steps, args.restarts, args.lr, args.seed, args.device)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    records = []
+    bar = tqdm(list(zip(paths, unique_names(paths))), desc="matching", unit="sound", file=sys.stderr)
+    for path, name in bar:
+        bar.set_postfix_str(name)
+        done = out / f"{name}.json"
+        if done.is_file() and not args.force:
+            record = json.loads(done.read_text())
+            if record.get("settings") == matcher.settings() and record.get("source") == str(path):
+                records.append(record)
+                continue
+        target = load_target(path, chain.sample_rate, chain.spec.duration)
+        result = matcher.match(target, name)
+        records.append(write_outputs(out, name, str(path), chain, target.cpu(), result, matcher.settings()))
+    summary = summarize(records, matcher.settings())
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def summarize(records: list[dict], settings: dict) -> dict:
+    means = {}
+    for stage in STAGES:
+        values = [r["metrics"][stage] for r in records if stage in r["metrics"]]
+        if values:
+            means[stage] = {k: sum(v[k] for v in values) / len(values) for k in values[0]}
+    seconds = sum(r["seconds_total"] for r in records) / max(len(records), 1)
+    return {"settings": settings, "count": len(records), "mean": means, "seconds_per_sound": seconds,
+            "sounds": [{"name": r["name"], "lsd": {s: r["metrics"][s]["lsd"] for s in STAGES if s in r["metrics"]},
+                        "seconds": r["seconds_total"]} for r in records]}
+
+
+def table(summary: dict) -> str:
+    stages = [s for s in STAGES if s in summary["mean"]]
+    width = max([len("mean")] + [len(s["name"]) for s in summary["sounds"]])
+    lines = ["  ".join([f"{'sound':<{width}}"] + [f"{'LSD ' + s:>12}" for s in stages] + [f"{'seconds':>8}"])]
+    for sound in summary["sounds"]:
+        cells = [f"{sound['lsd'].get(s, float('nan')):>12.3f}" for s in stages]
+        lines.append("  ".join([f"{sound['name']:<{width}}"] + cells + [f"{sound['seconds']:>8.1f}"]))
+    means = [f"{summary['mean'][s]['lsd']:>12.3f}" for s in stages]
+    lines.append("  ".join([f"{'mean':<{width}}"] + means + [f"{summary['seconds_per_sound']:>8.1f}"]))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    clock = time.perf_counter()
+    try:
+        summary = run(args)
+    except DiffmoogError as error:
+        print(f"diffmoog-match: error: {error}", file=sys.stderr)
+        return 2
+    print(table(summary))
+    print(f"{summary['count']} sound(s) in {time.perf_counter() - clock:.1f} s; results in {args.output}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Target vs match spectrograms side by side, titled with the loss values (matplotlib Agg)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers, no GUI toolkit import
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+N_FFT, HOP = 1024, 256
+
+
+def spectrogram_db(audio: torch.Tensor) -> torch.Tensor:
+    """Power spectrogram in dB `[bins, frames]` of mono audio `[samples]`."""
+    window = torch.hann_window(N_FFT)
+    spec = torch.stft(audio.detach().float().cpu(), N_FFT, HOP, N_FFT, window, center=True, return_complex=True)
+    return 10.0 * torch.log10(spec.abs().square() + 1e-10)
+
+
+def plot_match(path: str | Path, target: torch.Tensor, match: torch.Tensor, sample_rate: int,
+               title: str = "", metrics: dict[str, float] | None = None) -> Path:
+    """Write a PNG with the target and match spectrograms on one colour scale."""
+    target_db, match_db = spectrogram_db(target), spectrogram_db(match)
+    top = float(max(target_db.max(), match_db.max()))
+    extent = (0.0, target.shape[-1] / sample_rate, 0.0, sample_rate / 2000.0)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True, constrained_layout=True)
+    for axis, spec, name in zip(axes, (target_db, match_db), ("target", "match")):
+        image = axis.imshow(spec.numpy(), origin="lower", aspect="auto", extent=extent,
+                            vmin=top - 90.0, vmax=top, cmap="magma")
+        axis.set_title(name)
+        axis.set_xlabel("time (s)")
+    axes[0].set_ylabel("frequency (kHz)")
+    figure.colorbar(image, ax=axes, label="power (dB)")
+    text = ", ".join(f"{k} {v:.3g}" for k, v in (metrics or {}).items())
+    figure.suptitle(" | ".join(part for part in (title, text) if part), fontsize=10)
+    path = Path(path)
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
