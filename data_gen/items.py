@@ -42,7 +42,9 @@ def noise_keys(chain, seed: int, split: str, indices, retries) -> torch.Tensor:
     for attempt in retries.unique().tolist():
         rows = retries == attempt
         base = split_seed(seed, split) if attempt == 0 else retry_seed(seed, split, attempt)
-        keys[rows] = torch.cat([chain.item_seeds(1, base, int(i)) for i in indices[rows]])
+        wanted = indices[rows]
+        low = int(wanted.min())  # item_seeds is per index, so one contiguous call covers them all
+        keys[rows] = chain.item_seeds(int(wanted.max()) - low + 1, base, low)[wanted - low]
     return keys
 
 
@@ -110,7 +112,7 @@ class ItemRenderer:
     def _audio(self, params: dict[str, torch.Tensor], compiled: bool = False) -> torch.Tensor:
         params = {k: v.to(self.device) for k, v in params.items()}
         kwargs = {"compiled": True} if compiled else {}
-        with torch.inference_mode():
+        with torch.no_grad():  # (not inference_mode: retries patch these tensors in place)
             audio = self._render(params, sample_rate=self.sample_rate, duration=self.duration,
                                  note_off=self.note_off, **kwargs)
         return audio.detach().to("cpu", torch.float32).contiguous()
