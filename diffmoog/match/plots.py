@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on servers, no GUI toolkit import
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import torch
+# A bare Figure (no pyplot) renders with Agg and never switches the global backend, so
+# importing this in a notebook keeps its inline plots working.
+from matplotlib.figure import Figure
 
 N_FFT, HOP = 1024, 256
 
@@ -25,7 +24,8 @@ def plot_match(path: str | Path, target: torch.Tensor, match: torch.Tensor, samp
     target_db, match_db = spectrogram_db(target), spectrogram_db(match)
     top = float(max(target_db.max(), match_db.max()))
     extent = (0.0, target.shape[-1] / sample_rate, 0.0, sample_rate / 2000.0)
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True, constrained_layout=True)
+    figure = Figure(figsize=(11, 4), constrained_layout=True)
+    axes = figure.subplots(1, 2, sharey=True)
     for axis, spec, name in zip(axes, (target_db, match_db), ("target", "match")):
         image = axis.imshow(spec.numpy(), origin="lower", aspect="auto", extent=extent,
                             vmin=top - 90.0, vmax=top, cmap="magma")
@@ -37,5 +37,4 @@ def plot_match(path: str | Path, target: torch.Tensor, match: torch.Tensor, samp
     figure.suptitle(" | ".join(part for part in (title, text) if part), fontsize=10)
     path = Path(path)
     figure.savefig(path, dpi=80)
-    plt.close(figure)
     return path

@@ -9,11 +9,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import torch
+# A bare Figure (no pyplot) renders with Agg without switching the global backend, which
+# would break inline plots in a notebook that trains in-process.
+from matplotlib.figure import Figure
 
 from diffmoog.train.features import stft_power  # noqa: E402
 
@@ -71,7 +70,8 @@ def spectrogram_figure(target: torch.Tensor, pred: torch.Tensor, sample_rate: in
     """Target and predicted dB spectrograms side by side, on one colour scale."""
     specs = [10 * torch.log10(stft_power(x[None].float(), 1024, 256)[0] + 1e-5) for x in (target, pred)]
     vmax = float(max(s.max() for s in specs))
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    fig = Figure(figsize=(9, 3.2))
+    axes = fig.subplots(1, 2, sharey=True)
     duration = target.shape[-1] / sample_rate
     for ax, spec, title in zip(axes, specs, ("target", "predicted")):
         ax.imshow(spec.numpy(), origin="lower", aspect="auto", vmin=vmax - 80, vmax=vmax, cmap="magma",
