@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from diffmoog.chain import Chain
 from diffmoog.errors import ConfigError, DiffmoogError
+from diffmoog.match.common import fail, set_threads
 from diffmoog.match.inputs import find_inputs, load_target, unique_names
 from diffmoog.match.matcher import STAGES, Matcher, write_outputs
 
@@ -58,13 +59,17 @@ def run(args) -> dict:
     if args.checkpoint is None and args.refine_steps == 0:
         raise ConfigError("without --checkpoint, refinement is the matcher: give --refine-steps > 0")
     paths = find_inputs(args.inputs)
+    set_threads(args.device)
     chain, model = load_chain_and_model(args.chain, args.checkpoint, args.device)
     matcher = Matcher(chain, model, args.refine_steps, args.restarts, args.lr, args.seed, args.device)
     out = Path(args.output)
+    # Read and check every input before any work: a bad file fails the run in one line,
+    # not halfway through (targets are seconds long; holding them all is cheap).
+    targets = [load_target(path, chain.sample_rate, chain.spec.duration) for path in paths]
     out.mkdir(parents=True, exist_ok=True)
     records = []
-    bar = tqdm(list(zip(paths, unique_names(paths))), desc="matching", unit="sound", file=sys.stderr)
-    for path, name in bar:
+    bar = tqdm(list(zip(paths, unique_names(paths), targets)), desc="matching", unit="sound", file=sys.stderr)
+    for path, name, target in bar:
         bar.set_postfix_str(name)
         done = out / f"{name}.json"
         if done.is_file() and not args.force:
@@ -72,7 +77,6 @@ def run(args) -> dict:
             if record.get("settings") == matcher.settings() and record.get("source") == str(path):
                 records.append(record)
                 continue
-        target = load_target(path, chain.sample_rate, chain.spec.duration)
         result = matcher.match(target, name)
         records.append(write_outputs(out, name, str(path), chain, target.cpu(), result, matcher.settings()))
     summary = summarize(records, matcher.settings())
@@ -110,8 +114,7 @@ def main(argv=None) -> int:
     try:
         summary = run(args)
     except DiffmoogError as error:
-        print(f"diffmoog-match: error: {error}", file=sys.stderr)
-        return 2
+        return fail("diffmoog-match", error)
     print(table(summary))
     print(f"{summary['count']} sound(s) in {time.perf_counter() - clock:.1f} s; results in {args.output}/")
     return 0

@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import soundfile as sf
 import torch
 
 from diffmoog import rng
 from diffmoog.chain import SEED_KEY, Chain
+from diffmoog.match.common import write_wav
 from diffmoog.match.plots import plot_match
 from diffmoog.match.preset import save_preset
 from diffmoog.match.refine import Refiner, harden
@@ -100,7 +100,7 @@ def write_outputs(out: Path, name: str, source: str, chain: Chain, target: torch
     summary = {stage: round(result.metrics[stage]["lsd"], 4) for stage in STAGES if stage in result.metrics}
     save_preset(out / f"{name}.preset.yaml", chain, result.params, source=source,
                 metrics={f"lsd_{k}": v for k, v in summary.items()})
-    sf.write(str(out / f"{name}.match.wav"), result.audio.cpu().numpy(), chain.sample_rate, subtype="FLOAT")
+    write_wav(out / f"{name}.match.wav", result.audio, chain.sample_rate)
     plot_match(out / f"{name}.png", target.cpu(), result.audio.cpu(), chain.sample_rate, title=name,
                metrics={f"LSD {k}": v for k, v in summary.items()}
                | {"loss": result.metrics[last]["spectral_loss"]})

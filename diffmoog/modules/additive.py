@@ -41,7 +41,8 @@ def additive(name: str, p: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
     cos1 = torch.cos(theta)
     two_cos = 2.0 * cos1
     # Highest harmonic any sample can hear; fewer iterations for higher notes.
-    top = min(MAX_HARMONICS, int(math.floor(0.5 / max(float(dt.detach().min()), 1e-7))))
+    top = min(MAX_HARMONICS, int(math.floor(0.5 / max(float(dt.detach().min()), 1e-7)))) \
+        if not torch.compiler.is_compiling() else MAX_HARMONICS  # (gain is 0 above Nyquist)
     prev, cur = (torch.ones_like(theta), cos1) if use_cos else (torch.zeros_like(theta), torch.sin(theta))
     out = torch.zeros_like(theta)
     for k in range(1, top + 1):

@@ -90,6 +90,9 @@ def render_waveform(name: str, p: torch.Tensor, inc: torch.Tensor, band_limited:
         return WAVEFORMS[name](p, dt, band_limited)
     # High notes: exact Fourier sums (PolyBLEP leaves ~12 dB aliasing at 4 kHz / 16 kHz).
     high = needs_additive(dt)
+    if torch.compiler.is_compiling():  # a traced graph cannot branch on data: compute both
+        mask = high if high.dim() == p.dim() else high[:, None]
+        return torch.where(mask, additive(name, p, dt), WAVEFORMS[name](p, dt, True))
     if not bool(high.any()):
         return WAVEFORMS[name](p, dt, True)
     if bool(high.all()):
