@@ -17,6 +17,7 @@ from diffmoog.errors import SpecError, did_you_mean
 from diffmoog.modules import MODULES, RenderContext
 from diffmoog.params import Distribution, Param, weights_from_logits
 from diffmoog.spec import ChainSpec, load_spec, parse_spec
+from diffmoog.stream import stream as _stream_blocks
 
 SEED_KEY = "seed"
 ACTIVE = Param("active", "", scale="categorical", choices=("off", "on"), default="on",
@@ -229,6 +230,12 @@ class Chain:
             signals[name] = out
         audio = signals[self.spec.output]
         return (audio, signals) if return_nodes else audio
+
+    def stream(self, params: dict[str, torch.Tensor] | torch.Tensor | None = None, block_size: int = 512,
+               **kwargs):
+        """Yield the render block by block, `[batch, <=block_size]` each, for real-time use;
+        the blocks concatenate to `render(params, **kwargs)` (see diffmoog.stream)."""
+        return _stream_blocks(self, params, block_size, **kwargs)
 
     def _check_params(self, params: dict) -> dict:
         for key in params:

@@ -26,8 +26,11 @@ SERIES = {
 
 
 def needs_additive(dt: torch.Tensor) -> torch.Tensor:
-    """Rows `[batch]` whose every harmonic above MAX_HARMONICS lies at or above Nyquist."""
-    return dt.amin(dim=-1) * (MAX_HARMONICS + 1) >= 0.5
+    """Samples (dt's shape) whose every harmonic above MAX_HARMONICS lies at or above Nyquist.
+
+    Per sample rather than per row: a streamed block must decide as the offline render does.
+    """
+    return dt * (MAX_HARMONICS + 1) >= 0.5
 
 
 def additive(name: str, p: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:

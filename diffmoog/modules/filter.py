@@ -89,7 +89,10 @@ class Filter(Module):
         if history is None:
             history = x.new_zeros(x.shape[0], 2)
         padded = torch.cat([history, x], dim=-1)
-        feed = b0 * x + b1 * padded[:, 1:-1] + b2 * padded[:, :-2]
+        # The same op order as the offline path (feedforward), so blocks match it bit for bit;
+        # per-sample coefficients get two dummy columns for the history samples.
+        pad = [b if b.shape[-1] == 1 else torch.cat([b[:, :2], b], dim=-1) for b in (b0, b1, b2)]
+        feed = feedforward(padded, *pad)[:, 2:]
         y = allpole(feed, a1, a2, state.get("y"))
         state["x"], state["y"] = padded[:, -2:].detach(), y[:, -2:].flip(-1).detach()
         return y

@@ -23,8 +23,13 @@ class PMOscillator(Module):
         carrier, inc = phase(ctx, params["freq_hz"], self.node)
         offset = params["mod_index"] * controls["phase"] / TWO_PI
         p = _frac(carrier + offset)
-        # The instantaneous increment sets the BLEP width; the first sample reuses the carrier's.
-        step = torch.diff(offset, dim=-1, prepend=offset[:, :1])
+        # The instantaneous increment sets the BLEP width; the first sample reuses the carrier's
+        # (a streamed block continues from the previous block's last offset instead).
+        state = ctx.node_state(self.node)
+        before = state.get("offset") if state else None
+        step = torch.diff(offset, dim=-1, prepend=offset[:, :1] if before is None else before)
+        if state is not None:
+            state["offset"] = offset[:, -1:].detach()
         inc = inc + step
         band_limited = is_band_limited(self, params)
         shapes = self.PARAMS[2].choices

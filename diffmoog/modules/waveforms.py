@@ -89,6 +89,7 @@ def render_waveform(name: str, p: torch.Tensor, inc: torch.Tensor, band_limited:
     if not band_limited or name == "sine":
         return WAVEFORMS[name](p, dt, band_limited)
     # High notes: exact Fourier sums (PolyBLEP leaves ~12 dB aliasing at 4 kHz / 16 kHz).
+    # Decided per sample, so a streamed block chooses exactly as the offline render does.
     high = needs_additive(dt)
     if torch.compiler.is_compiling():  # a traced graph cannot branch on data: compute both
         mask = high if high.dim() == p.dim() else high[:, None]
@@ -97,8 +98,19 @@ def render_waveform(name: str, p: torch.Tensor, inc: torch.Tensor, band_limited:
         return WAVEFORMS[name](p, dt, True)
     if bool(high.all()):
         return additive(name, p, dt)
-    rows, low = high.nonzero().squeeze(1), (~high).nonzero().squeeze(1)
     # p and dt both carry the batch dimension (dt may be [batch, 1]); split rows, not samples.
     out = p.new_empty(torch.broadcast_shapes(p.shape, dt.shape))
-    out = out.index_put((rows,), additive(name, p[rows], dt[rows]))
-    return out.index_put((low,), WAVEFORMS[name](p[low], dt[low], True))
+    every, some = high.all(dim=-1), high.any(dim=-1)
+    for rows, kind in ((every, "additive"), (~some, "blep"), (some & ~every, "both")):
+        rows = rows.nonzero().squeeze(1)
+        if len(rows) == 0:
+            continue
+        pr, dr = p[rows], dt[rows]
+        if kind == "additive":
+            part = additive(name, pr, dr)
+        elif kind == "blep":
+            part = WAVEFORMS[name](pr, dr, True)
+        else:  # a pitch sweep across the threshold: switch sample by sample
+            part = torch.where(high[rows], additive(name, pr, dr), WAVEFORMS[name](pr, dr, True))
+        out = out.index_put((rows,), part.expand(len(rows), out.shape[-1]))
+    return out
