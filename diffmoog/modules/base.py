@@ -76,6 +76,7 @@ class Module:
         # in by Chain. Knowing them in Python skips data-dependent checks on tensors, which
         # cost a sync in eager mode and a graph break under torch.compile.
         self.static: dict[str, float | str] = {}
+        self._params: tuple[Param, ...] | None = None
 
     def static_choice(self, name: str) -> int | None:
         """Index of a categorical parameter's choice if the chain pins it, else None."""
@@ -98,7 +99,10 @@ class Module:
         return names
 
     def params(self) -> tuple[Param, ...]:
-        return self.declared_params(self.input_names, self.wired_ports)
+        # Cached: a render (and torch.compile's tracer) should not rebuild Param objects.
+        if self._params is None:
+            self._params = self.declared_params(self.input_names, self.wired_ports)
+        return self._params
 
     def render(self, ctx: RenderContext, inputs: list[torch.Tensor],
                params: dict[str, torch.Tensor], controls: dict[str, torch.Tensor]
