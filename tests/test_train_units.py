@@ -11,7 +11,7 @@ from diffmoog.train import config as config_mod
 from diffmoog.train.config import LossConfig, Ramp
 from diffmoog.train.encoders import Encoder
 from diffmoog.train.features import dct_matrix, mel_filterbank
-from diffmoog.train.losses import WassersteinTimeLoss
+from diffmoog.train.losses import MRSTFTLoss, WassersteinTimeLoss
 from diffmoog.train.metrics import lsd, param_metrics, spectral_convergence
 from diffmoog.train.objective import Objective
 from diffmoog.train.schedule import lr_factor, ramp_value
@@ -139,6 +139,17 @@ def test_wasserstein_grows_with_time_shift():
     assert float(loss(burst(0.2)[None], burst(0.2)[None])) < 1e-6
     assert float(d1) == pytest.approx(0.1, rel=0.15)  # W1 in seconds ~ the shift
     assert float(d2) == pytest.approx(0.3, rel=0.15)
+
+
+def test_fast_mrstft_equals_auraloss():
+    gen = torch.Generator().manual_seed(1)
+    pred = torch.randn(3, 6000, generator=gen, requires_grad=True)
+    target = 0.3 * torch.randn(3, 6000, generator=gen)
+    ref, fast = MRSTFTLoss(impl="auraloss")(pred, target), MRSTFTLoss(impl="fast")(pred, target)
+    assert torch.allclose(ref, fast, rtol=1e-5)
+    g_ref, = torch.autograd.grad(ref, pred)
+    g_fast, = torch.autograd.grad(fast, pred)
+    assert torch.allclose(g_ref, g_fast, rtol=1e-3, atol=1e-8)
 
 
 # -- gradients through the synth ----------------------------------------------------------------

@@ -42,12 +42,36 @@ class ParamLoss(nn.Module):
 
 
 class MRSTFTLoss(nn.Module):
-    def __init__(self, fft_sizes=(2048, 1024, 512), hop_sizes=(512, 256, 128), win_lengths=(2048, 1024, 512)):
+    """Multi-resolution STFT loss: mean over resolutions of spectral convergence + log-magnitude L1.
+
+    `impl="auraloss"` calls auraloss.freq.MultiResolutionSTFTLoss. `impl="fast"` (the default)
+    computes the same value (tested against auraloss) without the phase spectrum auraloss
+    always computes, and with log|X| taken as log(power)/2: about half the CPU time.
+    """
+
+    def __init__(self, fft_sizes=(2048, 1024, 512), hop_sizes=(512, 256, 128), win_lengths=(2048, 1024, 512),
+                 impl: str = "fast"):
         super().__init__()
-        self.loss = auraloss.freq.MultiResolutionSTFTLoss(list(fft_sizes), list(hop_sizes), list(win_lengths))
+        self.impl = impl
+        self.resolutions = list(zip(fft_sizes, hop_sizes, win_lengths))
+        if impl == "auraloss":
+            self.loss = auraloss.freq.MultiResolutionSTFTLoss(list(fft_sizes), list(hop_sizes), list(win_lengths))
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.loss(pred.float()[:, None], target.float()[:, None])
+        if self.impl == "auraloss":
+            return self.loss(pred.float()[:, None], target.float()[:, None])
+        total = 0.0
+        for n_fft, hop, win in self.resolutions:
+            window = torch.hann_window(win, device=pred.device)
+            power = []
+            for x in (pred.float(), target.float()):
+                spec = torch.stft(x, n_fft, hop, win, window, return_complex=True)
+                power.append((spec.real.square() + spec.imag.square()).clamp_min(1e-8))
+            p_hat, p = power
+            sc = torch.linalg.vector_norm(p.sqrt() - p_hat.sqrt()) / torch.linalg.vector_norm(p.sqrt())
+            log_mag = 0.5 * (torch.log(p_hat) - torch.log(p)).abs().mean()
+            total = total + sc + log_mag
+        return total / len(self.resolutions)
 
 
 class LogMelLoss(nn.Module):

@@ -23,7 +23,8 @@ class Objective(nn.Module):
         sr = chain.sample_rate
         self.terms = nn.ModuleDict({
             "param": ParamLoss(chain.free_params, cfg.param.kind),
-            "mrstft": MRSTFTLoss(cfg.mrstft.fft_sizes, cfg.mrstft.hop_sizes, cfg.mrstft.win_lengths),
+            "mrstft": MRSTFTLoss(cfg.mrstft.fft_sizes, cfg.mrstft.hop_sizes, cfg.mrstft.win_lengths,
+                                 cfg.mrstft.impl),
             "logmel": LogMelLoss(sr, cfg.logmel.n_fft, cfg.logmel.hop, cfg.logmel.n_mels),
             "wasserstein": WassersteinTimeLoss(sr, cfg.wasserstein.n_fft, cfg.wasserstein.hop),
         })
