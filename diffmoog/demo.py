@@ -97,11 +97,9 @@ def match_examples(out: Path, refine_steps: int) -> str | None:
         from diffmoog.match.cli import main as match_main
     except ModuleNotFoundError as err:
         return f"diffmoog-match is not installed ({err.name} missing)"
-    from diffmoog.train.checkpoint import read_state
-
-    chain = read_state(checkpoint)["chain"].get("name", DATASET_CHAIN)
-    argv = [str(EXAMPLE_AUDIO), "--checkpoint", str(checkpoint), "--chain", str(chain),
-            "--refine-steps", str(refine_steps), "-o", str(out)]
+    # The checkpoint knows its chain; --force redoes the notes on a second `make demo`.
+    argv = [str(EXAMPLE_AUDIO), "--checkpoint", str(checkpoint), "--refine-steps", str(refine_steps),
+            "-o", str(out), "--force"]
     code = match_main(argv)
     if code:
         return f"diffmoog-match {' '.join(argv)} exited with code {code}"
@@ -115,8 +113,8 @@ def main(argv=None) -> int:
     parser.add_argument("--chains", nargs="+", help="only these chains (default: every built-in chain)")
     parser.add_argument("--size", type=int, default=64, help="sounds in the demo dataset (default 64)")
     parser.add_argument("--seed", type=int, default=1, help="preset seed for the chain renders")
-    parser.add_argument("--refine-steps", type=int, default=20,
-                        help="gradient refinement steps per matched note (default 20)")
+    parser.add_argument("--refine-steps", type=int, default=10,
+                        help="gradient refinement steps per matched note (default 10)")
     parser.add_argument("--skip-match", action="store_true", help="skip matching the example notes")
     args = parser.parse_args(argv)
     began = time.perf_counter()
