@@ -38,12 +38,17 @@ def phase(ctx: RenderContext, freq_hz: torch.Tensor, node: str = "") -> tuple[to
 
 
 def blep(p: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
-    """PolyBLEP residual for a downward step of 2 at phase 0 (two-sample polynomial)."""
-    after = p / dt
-    before = (p - 1.0) / dt
-    return torch.where(p < dt, 2.0 * after - after * after - 1.0,
-                       torch.where(p > 1.0 - dt, before * before + 2.0 * before + 1.0,
-                                   torch.zeros_like(p)))
+    """PolyBLEP residual for a downward step of 2 at phase 0 (two-sample polynomial).
+
+    After the edge (0 <= y < 1, y = p/dt): 2y - y^2 - 1; before it (-1 < y < 0,
+    y = (p-1)/dt): y^2 + 2y + 1. Both are 2y - y|y| -+ 1 with y the signed distance to the
+    nearest edge, clamped to [-1, 1] (where the residual is 0). Written branch-free in float
+    math: on CPU, comparisons and torch.where cost several times a multiply.
+    """
+    d = p - torch.round(p)  # signed distance to the nearest edge, in cycles
+    y = torch.clamp(d / dt, -1.0, 1.0)
+    side = 2.0 * torch.floor(d) + 1.0  # +1 at or after the edge, -1 before it
+    return 2.0 * y - y * torch.abs(y) - side
 
 
 def blamp(p: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
@@ -65,7 +70,7 @@ def saw(p: torch.Tensor, dt: torch.Tensor, band_limited: bool = True) -> torch.T
 
 
 def square(p: torch.Tensor, dt: torch.Tensor, band_limited: bool = True) -> torch.Tensor:
-    naive = torch.where(p < 0.5, 1.0, -1.0)
+    naive = 1.0 - 2.0 * torch.floor(2.0 * p)  # +1 on [0, 0.5), -1 on [0.5, 1)
     if not band_limited:
         return naive
     return naive + blep(p, dt) - blep(_frac(p + 0.5), dt)
