@@ -46,11 +46,15 @@ def time_render(chain: diffmoog.Chain, params: dict, backward: bool, compiled: b
     return statistics.median(times[1:]), times[0]
 
 
-def bench_chain(name: str, args, compile_it: bool) -> dict:
-    chain = diffmoog.Chain.load(name)
+def bench_chain(chain: diffmoog.Chain, args, compile_it: bool) -> dict:
     params = chain.sample(args.batch, seed=0)
     audio_s = args.batch * args.duration
     out = {}
+    if compile_it:  # the compiled graph must render what eager mode renders
+        with torch.no_grad():
+            diff = (chain.render(params, duration=args.duration, compiled=True)
+                    - chain.render(params, duration=args.duration)).abs().max()
+        out["compiled_vs_eager_max_abs_diff"] = float(f"{float(diff):.3g}")
     modes = [("eager", False)] + ([("compiled", True)] if compile_it else [])
     for mode, compiled in modes:
         for label, backward in (("forward", False), ("fwd_bwd", True)):
@@ -83,10 +87,11 @@ def main(argv=None) -> int:
         compile_set = {n.upper() for n in args.compile_chains}
         results, sample_rates = {}, set()
         for name in names:
-            key = diffmoog.Chain.load(name).name.upper()
-            sample_rates.add(diffmoog.Chain.load(name).sample_rate)
+            chain = diffmoog.Chain.load(name)
+            key = chain.name.upper()
+            sample_rates.add(chain.sample_rate)
             compile_it = not args.no_compile and ("ALL" in compile_set or key in compile_set)
-            results[key] = bench_chain(name, args, compile_it)
+            results[key] = bench_chain(chain, args, compile_it)
     except DiffmoogError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
