@@ -35,7 +35,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError("each set needs at least 2 sounds to estimate a covariance")
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root, _ = scipy.linalg.sqrtm(cov_a @ cov_b, disp=False)
+    root = scipy.linalg.sqrtm(cov_a @ cov_b)
     if not np.isfinite(root).all():  # near-singular product (few sounds): regularise both
         eye = np.eye(len(cov_a)) * 1e-6
         root = scipy.linalg.sqrtm((cov_a + eye) @ (cov_b + eye))
