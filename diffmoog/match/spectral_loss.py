@@ -11,7 +11,7 @@ from torch import nn
 
 
 class MultiResolutionSpectralLoss(nn.Module):
-    def __init__(self, fft_sizes: tuple[int, ...] = (2048, 1024, 512, 256, 128), overlap: float = 0.75,
+    def __init__(self, fft_sizes: tuple[int, ...] = (2048, 1024, 512, 256, 128), overlap: float = 0.5,
                  log_weight: float = 1.0, eps: float = 1e-5):
         super().__init__()
         self.fft_sizes, self.overlap = tuple(fft_sizes), overlap
