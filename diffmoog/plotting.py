@@ -140,5 +140,7 @@ def chain_figure(chain, audio, sample_rate: int, height: float = 3.4):
                                       gridspec_kw={"width_ratios": [graph_width, 4.5]})
     draw_chain(left, chain)
     spectrogram_image(right, audio, sample_rate, title="rendered sound")
-    fig.tight_layout()
+    # Fixed margins instead of tight_layout, which costs a third of the drawing time.
+    fig.subplots_adjust(left=0.01, right=0.98, bottom=0.8 / height, top=1.0 - 0.45 / height,
+                        wspace=0.9 / (graph_width + 4.5) * 2)
     return fig

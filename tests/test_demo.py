@@ -23,7 +23,7 @@ def test_demo_writes_wavs_pictures_dataset_and_matches(tmp_path):
         assert (out / "chains" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = out / "data" / "demo" / "train"
     assert len(list((data / "wav_files").glob("*.wav"))) == 8
-    assert (data / "metadata.json").is_file() and (data / "dataset.png").is_file()
+    assert (data / "metadata.json").is_file() and (out / "data" / "dataset.png").is_file()
     assert str(out / "chains") in result.stdout  # it says where to look
     if demo.find_checkpoint() is None:
         # Only until a checkpoint is committed: the demo says why it skipped the step.
@@ -35,6 +35,11 @@ def test_demo_writes_wavs_pictures_dataset_and_matches(tmp_path):
             assert (out / "match" / f"{note}.match.wav").is_file(), note
             assert (out / "match" / f"{note}.png").is_file(), note
         assert "skipped" not in result.stdout
+    # A second `make demo` redoes its own outputs instead of refusing to touch them.
+    again = subprocess.run([sys.executable, "-m", "diffmoog.demo", "--out", str(out), "--chains", "OSC",
+                            "--size", "8", "--skip-match"], cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "skipped (--skip-match given)" in again.stdout
 
 
 def test_demo_unknown_chain_is_one_line_exit_2(tmp_path):
