@@ -188,7 +188,7 @@ def test_loss_terms_decrease_on_fixed_batch(chain, term):
     batch = {"audio": audio, "params": params}
     opt = torch.optim.Adam(model.parameters(), lr=1e-2 if term == "param" else 2e-3)
     history = []
-    for _ in range(20 if term == "param" else 10):
+    for _ in range(20 if term == "param" else 12):
         loss, _ = objective(model(audio), batch, 0, chain.spec.note_off)
         opt.zero_grad()
         loss.backward()
@@ -200,4 +200,4 @@ def test_loss_terms_decrease_on_fixed_batch(chain, term):
     if term == "param":
         assert np.mean(history[-3:]) < 0.7 * history[0], history
     else:
-        assert np.mean(history[-3:]) < history[0], history
+        assert np.mean(history[-4:]) < np.mean(history[:4]), history
