@@ -57,3 +57,20 @@ def test_missing_markers_is_one_clear_error(tmp_path, capsys):
     assert docs.main(["--check", "--readme", str(readme)]) == 2
     err = capsys.readouterr().err
     assert "no module markers" in err and str(readme) in err
+
+
+def test_readme_lists_every_builtin_chain_with_its_param_count():
+    import re
+
+    import diffmoog
+    from diffmoog.spec import builtin_chains
+
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("### Built-in chains"):text.index("## Module reference")]
+    counts = {}
+    for names, count in re.findall(r"^\| (`[A-Z_0-9]+`(?: / `[A-Z_0-9]+`)*) \| (\d+) \|", table, re.M):
+        for name in re.findall(r"`([A-Z_0-9]+)`", names):
+            counts[name] = int(count)
+    for name in builtin_chains():
+        assert name in counts, f"README's chain table misses {name}"
+        assert counts[name] == len(diffmoog.Chain.load(name).free_params), name
