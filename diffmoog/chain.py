@@ -17,6 +17,7 @@ from diffmoog.errors import SpecError, did_you_mean
 from diffmoog.modules import MODULES, RenderContext
 from diffmoog.params import Distribution, Param, weights_from_logits
 from diffmoog.spec import ChainSpec, load_spec, parse_spec
+from diffmoog.stream import STREAM_CONSTANT, STREAM_VALUES
 from diffmoog.stream import stream as _stream_blocks
 
 SEED_KEY = "seed"
@@ -236,7 +237,7 @@ class Chain:
         signals: dict[str, torch.Tensor] = {}
         for name, node in self.spec.nodes.items():
             module = self.modules[name]
-            values = self._module_params(node, module, params, ctx)
+            values = self._node_values(node, module, params, ctx)
             inputs = [signals[i] for i in node.inputs]
             controls = {port: signals[src] for port, src in node.control.items()}
             out = module.render(ctx, inputs, values, controls)
@@ -248,6 +249,16 @@ class Chain:
                 out = torch.lerp(inputs[0], out, on.to(out.dtype)) if module.BYPASS == "input" else on * out
             signals[name] = out
         return signals[self.spec.output], (signals if return_nodes else None)
+
+    def _node_values(self, node, module, params, ctx) -> dict[str, torch.Tensor]:
+        """A node's params in physical units; a stream whose params are constant (no
+        automation) converts them once instead of every block."""
+        if ctx.state is None or not ctx.state.get(STREAM_CONSTANT):
+            return self._module_params(node, module, params, ctx)
+        cache = ctx.state.setdefault(STREAM_VALUES, {})
+        if node.name not in cache:
+            cache[node.name] = self._module_params(node, module, params, ctx)
+        return cache[node.name]
 
     def stream(self, params: dict[str, torch.Tensor] | torch.Tensor | None = None, block_size: int = 512,
                **kwargs):

@@ -20,6 +20,9 @@ from diffmoog.errors import ConfigError
 
 SEED_KEY = "seed"  # = diffmoog.chain.SEED_KEY; not imported, since chain.py imports this module
 MIN_BLOCK, MAX_BLOCK = 16, 65536
+# Keys in the stream state dict next to the per-node states (not identifiers, so no node
+# can be named like them): params are constant over the note / their physical values.
+STREAM_CONSTANT, STREAM_VALUES = "<constant params>", "<physical values>"
 
 
 def stream(chain, params: dict[str, torch.Tensor] | torch.Tensor | None = None,
@@ -40,7 +43,7 @@ def stream(chain, params: dict[str, torch.Tensor] | torch.Tensor | None = None,
     probe = chain.context(batch, device, dtype, params.get(SEED_KEY), sample_rate, duration, note_off)
     total = probe.n_samples
     params, automated = _automation_per_sample(chain, params, total)
-    state: dict = {}
+    state: dict = {STREAM_CONSTANT: not automated}
     with torch.no_grad():
         for start in range(0, total, int(block_size)):
             n = min(int(block_size), total - start)
