@@ -48,7 +48,7 @@ def tiny():
 def tiny_files(tmp_path, tiny):
     """The chain as a YAML file and one sound it made (its true preset is seed 100)."""
     chain_path = tmp_path / "tiny.yaml"
-    chain_path.write_text(yaml.safe_dump(TINY))
+    chain_path.write_text(yaml.safe_dump(TINY, sort_keys=False))
     target = tiny.render(tiny.sample(1, seed=100))[0]
     wav = tmp_path / "in" / "target.wav"
     wav.parent.mkdir()
@@ -216,3 +216,16 @@ def test_frechet_logmel_distance():
     near, far = frechet_distance_audio(a, b, 16000), frechet_distance_audio(a, noise, 16000)
     assert 0.0 < near < far
     assert frechet_distance_audio(b, a, 16000) == pytest.approx(near, rel=1e-4)
+
+
+def test_morph_from_two_audio_files_matches_each_first(tmp_path, tiny_files, tiny):
+    chain_path, wav, _ = tiny_files
+    other = tmp_path / "in" / "other.wav"
+    sf.write(other, tiny.render(tiny.sample(1, seed=104))[0].numpy(), 16000, subtype="FLOAT")
+    run = cli("morph", wav, other, "--chain", chain_path, "--refine-steps", 3, "--restarts", 2, "--steps", 3,
+              "-o", tmp_path / "m")
+    assert run.returncode == 0, run.stderr
+    ends = [load_preset(tmp_path / "m" / f"morph_{i:02d}.preset.yaml") for i in (0, 2)]
+    assert all(p.chain.param_keys == tiny.param_keys for p in ends)
+    audio = sf.read(tmp_path / "m" / "morph_00.wav", dtype="float32")[0]
+    assert np.array_equal(audio, ends[0].chain.render(ends[0].params)[0].numpy())
