@@ -53,15 +53,17 @@ def load_chain_and_model(chain_name: str | None, checkpoint: str | None, device)
 
 
 def run(args) -> dict:
-    for flag, value in (("--refine-steps", args.refine_steps), ("--restarts", args.restarts - 1)):
-        if value < 0:
-            raise ConfigError(f"{flag} must be >= {0 if flag == '--refine-steps' else 1}")
+    if args.refine_steps < 0:
+        raise ConfigError(f"--refine-steps must be >= 0, got {args.refine_steps}")
+    if args.restarts < 1:
+        raise ConfigError(f"--restarts must be >= 1, got {args.restarts}")
     if args.checkpoint is None and args.refine_steps == 0:
         raise ConfigError("without --checkpoint, refinement is the matcher: give --refine-steps > 0")
     paths = find_inputs(args.inputs)
     set_threads(args.device)
     chain, model = load_chain_and_model(args.chain, args.checkpoint, args.device)
-    matcher = Matcher(chain, model, args.refine_steps, args.restarts, args.lr, args.seed, args.device)
+    matcher = Matcher(chain, model, args.refine_steps, args.restarts, args.lr, args.seed, args.device,
+                      encoder_name=str(Path(args.checkpoint).resolve()) if args.checkpoint else None)
     out = Path(args.output)
     # Read and check every input before any work: a bad file fails the run in one line,
     # not halfway through (targets are seconds long; holding them all is cheap).

@@ -35,14 +35,16 @@ class MatchResult:
 
 class Matcher:
     def __init__(self, chain: Chain, model: torch.nn.Module | None = None, steps: int = 100,
-                 restarts: int = 4, lr: float = 0.03, seed: int = 0, device: str | torch.device = "cpu"):
+                 restarts: int = 4, lr: float = 0.03, seed: int = 0, device: str | torch.device = "cpu",
+                 encoder_name: str | None = None):
         self.chain, self.model, self.steps, self.restarts = chain, model, int(steps), int(restarts)
+        self.encoder_name = encoder_name or ("<model>" if model is not None else None)
         self.seed, self.device = int(seed), torch.device(device)
         self.refiner = Refiner(chain, lr=lr)
 
     def settings(self) -> dict:
         """What determines the result: a finished output with other settings is redone."""
-        return {"chain": self.chain.name, "encoder": self.model is not None, "refine_steps": self.steps,
+        return {"chain": self.chain.name, "encoder": self.encoder_name, "refine_steps": self.steps,
                 "restarts": self.restarts, "lr": self.refiner.lr, "seed": self.seed}
 
     def sound_seed(self, name: str) -> int:
