@@ -40,7 +40,8 @@ def test_kernel_is_this_python(notebook_env):
 
 
 def test_there_are_four_notebooks():
-    assert {p.name for p in NOTEBOOKS} >= {"explore_chains.ipynb", "create_dataset.ipynb"}
+    assert {p.name for p in NOTEBOOKS} >= {"explore_chains.ipynb", "create_dataset.ipynb",
+                                           "train_model.ipynb", "evaluate_model.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
