@@ -201,3 +201,15 @@ def test_loss_terms_decrease_on_fixed_batch(chain, term):
         assert np.mean(history[-3:]) < 0.7 * history[0], history
     else:
         assert np.mean(history[-4:]) < np.mean(history[:4]), history
+
+
+def test_step_sampler_shards_the_global_batch_and_resumes():
+    from diffmoog.train.data import StepSampler
+    single = StepSampler(10, 4, seed=3, start_step=0, total_steps=6)
+    ranks = [StepSampler(10, 2, seed=3, start_step=0, total_steps=6, rank=r, world=2) for r in (0, 1)]
+    for step in range(6):
+        assert single.indices(step) == ranks[0].indices(step) + ranks[1].indices(step)
+    seen = [i for step in range(5) for i in single.indices(step)]  # 20 draws = 2 epochs of 10
+    assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:]) == list(range(10))
+    resumed = StepSampler(10, 4, seed=3, start_step=4, total_steps=6)
+    assert list(resumed) == [single.indices(4), single.indices(5)]
