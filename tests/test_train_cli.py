@@ -2,6 +2,7 @@
 tiny dataset, checkpoints, resumes and is evaluated; a killed run resumes to identical metrics;
 bad configs fail with one line and exit code 2."""
 import csv
+import importlib.util
 import json
 import os
 import signal
@@ -111,6 +112,8 @@ def test_shipped_config_trains_resumes_evaluates(name, tiny_data, tmp_path, nsyn
     assert json.loads((run_dir / "checkpoints/last/state.json").read_text())["step"] == 3
     result = json.loads(report.read_text())
     assert result["n_items"] == 6 and result["checkpoint_step"] in (2, 3)
+    if importlib.util.find_spec("diffmoog.match.frechet") is not None:
+        assert result["frechet_logmel"]["value"] >= 0 and result["frechet_logmel_random_preset"]["value"] >= 0
     for who in ("encoder", "random_preset"):
         metrics = result["metrics"][who]
         assert metrics["lsd"] > 0 and "param_mae/saw.freq_hz" in metrics and "mfcc_mae" in metrics

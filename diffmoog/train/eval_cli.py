@@ -83,12 +83,16 @@ def run(args) -> dict:
         fd = frechet(model, chain, data, args, device, note_off)
         if fd is not None:
             report["frechet_logmel"] = fd
+    if "random" in args.baseline:
+        fd = frechet(None, chain, data, args, device, note_off)
+        if fd is not None:
+            report["frechet_logmel_random_preset"] = fd
     return report
 
 
 def frechet(model, chain, data, args, device, note_off):
     """Fréchet distance on log-mel statistics (not VGGish FAD) between the data and the encoder's
-    re-synthesis, when diffmoog.match.frechet is available."""
+    re-synthesis (or random presets when `model` is None), when diffmoog.match.frechet is available."""
     try:
         from diffmoog.match import frechet as fr
     except ImportError:
@@ -96,11 +100,15 @@ def frechet(model, chain, data, args, device, note_off):
     fn = getattr(fr, "frechet_distance_audio", None) or getattr(fr, "frechet_audio_distance", None)
     if fn is None:
         return None
-    targets, preds = [], []
+    targets, preds, offset = [], [], 0
     with torch.no_grad():
         for batch in data.sequential(args.batch_size, args.max_items):
             audio = batch["audio"].to(device).float()
-            params = chain.from_logits(model(audio), hard=True)
+            if model is None:  # the random-preset baseline, the same presets evaluate() used
+                params = chain.sample(audio.shape[0], seed=args.baseline_seed, offset=offset, device=device)
+                offset += audio.shape[0]
+            else:
+                params = chain.from_logits(model(audio), hard=True)
             preds.append(chain.render(params, duration=audio.shape[-1] / chain.sample_rate, note_off=note_off).cpu())
             targets.append(audio.cpu())
     try:
