@@ -151,7 +151,8 @@ class RealAudio:
         if not path.exists():
             raise ConfigError(f"{root}: real-audio folder not found")
         if fmt == "auto":
-            fmt = "nsynth" if (path / "examples.json").is_file() or any(path.glob("*.tfrecord*")) else "folder"
+            from diffmoog.data.nsynth_index import is_nsynth_root  # every NSynth form, not only a split folder
+            fmt = "nsynth" if is_nsynth_root(path) else "folder"
         if fmt == "nsynth":
             from diffmoog.data.nsynth import NSynthDataset
             self.dataset = NSynthDataset(path, sample_rate=sample_rate, duration=duration_s)
