@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import torch
 
+from diffmoog import native
 from diffmoog.modules.allpole import allpole
 from diffmoog.modules.base import Module
+from diffmoog.native.biquad import biquad
 from diffmoog.params import Param
 
 TYPES = ("lowpass", "highpass", "bandpass")
@@ -75,6 +77,12 @@ class Filter(Module):
     def render(self, ctx, inputs, params, controls):
         x = inputs[0]
         cutoff = params["cutoff_hz"]
+        if native.usable(x, cutoff):  # coefficients, feed-forward and recursion fused
+            static = self.static_choice("filter_type")
+            weights = params["filter_type"] if static is None else \
+                torch.nn.functional.one_hot(torch.tensor([static]), len(TYPES)).to(x.dtype)
+            return biquad(x, cutoff, params["q"], weights, ctx.sample_rate, controls.get("cutoff_hz"),
+                          params.get("cutoff_mod_oct"), ctx.node_state(self.node))
         if "cutoff_hz" in controls:
             cutoff = cutoff * torch.exp2(params["cutoff_mod_oct"] * controls["cutoff_hz"])
         # Keep poles inside the unit circle at any sample rate.

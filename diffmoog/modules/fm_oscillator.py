@@ -1,8 +1,6 @@
 """FM oscillator: pitch modulated exponentially by any control signal (LFO, envelope, audio)."""
 from __future__ import annotations
 
-import torch
-
 from diffmoog.modules.base import Module
 from diffmoog.modules.oscillator import AMP, BAND_LIMIT, FREQ_HZ, render_shapes, waveform_param
 from diffmoog.params import Param
@@ -20,5 +18,4 @@ class FMOscillator(Module):
     REQUIRED_PORTS = ("freq_hz",)
 
     def render(self, ctx, inputs, params, controls):
-        freq = params["freq_hz"] * torch.exp2(params["mod_index"] * controls["freq_hz"])
-        return render_shapes(self, ctx, params, freq)
+        return render_shapes(self, ctx, params, params["freq_hz"], controls["freq_hz"], params["mod_index"])

@@ -1,10 +1,8 @@
 """LFO: a slow control signal in [-1, 1], optionally frequency-modulated by another LFO."""
 from __future__ import annotations
 
-import torch
-
-from diffmoog.modules.base import Module, mix_choices, take_rows
-from diffmoog.modules.waveforms import phase, render_waveform
+from diffmoog.modules.base import Module
+from diffmoog.modules.oscillator import render_shapes
 from diffmoog.params import Param
 
 
@@ -19,12 +17,6 @@ class LFO(Module):
                                        description="FM depth in octaves per unit of modulator."),)}
 
     def render(self, ctx, inputs, params, controls):
-        freq = params["freq_hz"]
-        if "freq_hz" in controls:
-            freq = freq * torch.exp2(params["mod_index"] * controls["freq_hz"])
-        p, inc = phase(ctx, freq, self.node)
-        shapes = self.PARAMS[1].choices
-        return mix_choices(params["waveform"],
-                           lambda c, rows: render_waveform(shapes[c], take_rows(p, rows),
-                                                           take_rows(inc, rows), False),
-                           self.static_choice("waveform"))
+        # Naive shapes: at LFO rates every harmonic that matters is far below Nyquist.
+        return render_shapes(self, ctx, params, params["freq_hz"], controls.get("freq_hz"),
+                             params.get("mod_index"), band_limited=False)

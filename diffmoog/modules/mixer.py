@@ -1,6 +1,8 @@
 """Mixer: weighted sum of its audio inputs, one level per input."""
 from __future__ import annotations
 
+import torch
+
 from diffmoog.modules.base import Module
 from diffmoog.params import Param
 
@@ -20,7 +22,9 @@ class Mixer(Module):
         return ["level_<input>"]
 
     def render(self, ctx, inputs, params, controls):
-        out = 0.0
+        # One fused multiply-add pass per input.
+        out = None
         for name, signal in zip(self.input_names, inputs):
-            out = out + params[f"level_{name}"] * signal
+            level = params[f"level_{name}"]
+            out = signal * level if out is None else torch.addcmul(out, signal, level)
         return out

@@ -1,8 +1,12 @@
 """Oscillator: sine, saw, square or triangle at a fixed pitch, band-limited by PolyBLEP."""
 from __future__ import annotations
 
+import torch
+
+from diffmoog import native
 from diffmoog.modules.base import Module, mix_choices, take_rows
 from diffmoog.modules.waveforms import phase, render_waveform
+from diffmoog.native.oscillator import SHAPE_IDS, oscillator
 from diffmoog.params import Param
 
 FREQ_HZ = Param("freq_hz", "Hz", 32.7, 2093.0, "log", 261.63,
@@ -28,17 +32,54 @@ class Oscillator(Module):
         return render_shapes(self, ctx, params, params["freq_hz"])
 
 
-def render_shapes(module: Module, ctx, params, freq_hz):
-    """Render the module's waveform choice(s) at `freq_hz`, scaled by `amp`."""
-    p, inc = phase(ctx, freq_hz, module.node)
-    band_limited = is_band_limited(module, params)
+def render_shapes(module: Module, ctx, params, freq_hz, control=None, mod_index=None,
+                  band_limited: bool | None = None):
+    """Render the module's waveform choice(s), scaled by `amp`, at pitch
+    `freq_hz * 2**(mod_index * control)` (exponential FM when a control is wired)."""
+    if band_limited is None:
+        band_limited = is_band_limited(module, params)
     shapes = next(q for q in module.params() if q.name == "waveform").choices
+    amp = params.get("amp", 1.0)
+    if native.usable(freq_hz, control):
+        return _render_native(module, ctx, params, shapes, freq_hz, amp, control, mod_index, band_limited)
+    if control is not None:
+        freq_hz = freq_hz * torch.exp2(mod_index * control)
+    p, inc = phase(ctx, freq_hz, module.node)
 
     def one(choice, rows):
         return render_waveform(shapes[choice], take_rows(p, rows), take_rows(inc, rows),
                                band_limited)
 
-    return params["amp"] * mix_choices(params["waveform"], one, module.static_choice("waveform"))
+    out = mix_choices(params["waveform"], one, module.static_choice("waveform"))
+    return amp * out if isinstance(amp, torch.Tensor) else out
+
+
+def _render_native(module, ctx, params, shapes, freq_hz, amp, control, mod_index, band_limited):
+    """The fused kernel: one pass per waveform choice present (diffmoog/native/oscillator.h)."""
+    batch = ctx.batch_size
+    if not isinstance(amp, torch.Tensor):
+        amp = torch.full((batch, 1), float(amp), dtype=freq_hz.dtype)
+    state = ctx.node_state(module.node)
+    start_phase = state.get("phase") if state is not None else None
+
+    def render(ids: torch.Tensor) -> torch.Tensor:
+        audio, end = oscillator(freq_hz, amp, ids, band_limited, ctx.sample_rate, ctx.start, ctx.n_samples,
+                                control, mod_index, start_phase)
+        if state is not None and end is not None:
+            state["phase"] = end
+        return audio
+
+    weights = params["waveform"]
+    ids = torch.tensor([SHAPE_IDS[name] for name in shapes], dtype=torch.int32)
+    static = module.static_choice("waveform")
+    if static is not None:
+        return render(ids[static].expand(batch))
+    if not weights.requires_grad and bool(((weights == 0) | (weights == 1)).all()):
+        return render(ids[weights.argmax(-1)])  # one-hot: each row its own shape, one pass
+    out = 0.0
+    for choice in range(len(shapes)):  # soft weights: a weighted sum that gradients flow through
+        out = out + weights[:, choice:choice + 1] * render(ids[choice].expand(batch))
+    return out
 
 
 def is_band_limited(module: Module, params) -> bool:

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import torch
 
+from diffmoog import native
 from diffmoog.modules.base import Module
 from diffmoog.modules.waveforms import TWO_PI, phase
+from diffmoog.native.oscillator import oscillator
 from diffmoog.params import Param
 
 
@@ -17,6 +19,13 @@ class Tremolo(Module):
     BYPASS = "input"
 
     def render(self, ctx, inputs, params, controls):
+        depth = params["depth"]
+        if native.usable(depth):
+            # 1 - depth (1 + sin) / 2 = (1 - depth/2) - (depth/2) sin: the kernel makes the sine term.
+            shapes = torch.zeros(ctx.batch_size, dtype=torch.int32)
+            swing, _ = oscillator(params["rate_hz"], 0.5 * depth, shapes, False, ctx.sample_rate,
+                                  ctx.start, ctx.n_samples)
+            return inputs[0] * ((1.0 - 0.5 * depth) - swing)
         p, _ = phase(ctx, params["rate_hz"], self.node)
         wobble = 0.5 * (1.0 + torch.sin(TWO_PI * p))
         return inputs[0] * (1.0 - params["depth"] * wobble)

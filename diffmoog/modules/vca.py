@@ -14,7 +14,8 @@ class VCA(Module):
     BYPASS = "input"
 
     def render(self, ctx, inputs, params, controls):
-        out = inputs[0] * params["gain"]
-        if "gain" in controls:
-            out = out * controls["gain"]
-        return out
+        if "gain" not in controls:
+            return inputs[0] * params["gain"]
+        if self.static.get("gain") == 1.0:  # the usual patch: skip a pass over the audio
+            return inputs[0] * controls["gain"]
+        return inputs[0] * controls["gain"] * params["gain"]

@@ -7,7 +7,6 @@ from diffmoog.modules.additive import additive, needs_additive
 from diffmoog.modules.base import RenderContext
 
 TWO_PI = 2.0 * torch.pi
-_BLOCK = 1024  # split n = BLOCK*q + r so that float32 phase stays exact for long renders
 
 
 def _frac(x: torch.Tensor) -> torch.Tensor:
@@ -23,10 +22,10 @@ def phase(ctx: RenderContext, freq_hz: torch.Tensor, node: str = "") -> tuple[to
     """
     inc = freq_hz / ctx.sample_rate
     if inc.shape[-1] == 1:
-        n = ctx.sample_index()
-        q = torch.div(n, _BLOCK, rounding_mode="floor").to(inc.dtype)
-        r = (n % _BLOCK).to(inc.dtype)
-        return _frac(_frac(_frac(inc * _BLOCK) * q) + inc * r), inc
+        # In float64, inc * n is exact to ~1e-12 cycles at any length (float32 would drift
+        # by several ulps of n * inc); the float frac catches a rounding up to 1.0.
+        wide = inc.to(torch.float64) * ctx.sample_index().to(torch.float64)
+        return _frac(_frac(wide).to(inc.dtype)), inc
     state = ctx.node_state(node)
     start = state.get("phase", 0.0) if state is not None else 0.0
     wide = inc.to(torch.float64)
@@ -34,7 +33,7 @@ def phase(ctx: RenderContext, freq_hz: torch.Tensor, node: str = "") -> tuple[to
     out = total - wide + start
     if state is not None:
         state["phase"] = _frac(total[:, -1:] + start).detach()
-    return _frac(out).to(inc.dtype), inc
+    return _frac(_frac(out).to(inc.dtype)), inc  # a double just below 1 may round to 1.0
 
 
 def blep(p: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:

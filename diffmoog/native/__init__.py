@@ -1,0 +1,168 @@
+"""Native CPU kernels: fused per-sample DSP, compiled with the system C compiler on first use.
+
+Why: in eager PyTorch each pointwise op is a pass over `[batch, samples]` memory, and an
+oscillator with PolyBLEP or an ADSR costs dozens of them. These kernels do a module's
+whole per-sample computation (and its backward) in one pass. They are plain C called
+through ctypes, which releases the GIL, so a batch is split across threads.
+
+The library is built once per source version and CPU into a cache folder
+(`$DIFFMOOG_CACHE`, default `~/.cache/diffmoog`), atomically, so parallel processes
+are safe. Without a C compiler, on CUDA tensors, under torch.compile, or with
+`DIFFMOOG_NATIVE=0`, the modules use their pure-PyTorch path instead (same maths).
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+_HERE = Path(__file__).parent
+_SOURCES = ("kernels.c", "common.h", "oscillator.h", "adsr.h", "biquad.h")
+# No -ffast-math: its rewrites change values (e.g. phase increments), so the kernels would
+# disagree with the PyTorch path. No FMA contraction either, for the same reason.
+_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffinite-math-only", "-fno-trapping-math",
+          "-fno-signed-zeros", "-ffp-contract=off", "-fPIC", "-shared", "-std=gnu11"]
+_LIBS = ["-lmvec", "-lm"]
+_KERNELS = ("osc_forward", "osc_backward", "adsr_forward", "adsr_backward",
+            "biquad_forward", "biquad_backward")
+_MIN_PARALLEL_SAMPLES = 1 << 16  # below this, thread hand-off costs more than it saves
+
+_lock = threading.Lock()
+_library: ctypes.CDLL | None = None
+_failed = False
+_pool: ThreadPoolExecutor | None = None
+_enabled = True
+
+
+def _cpu_signature() -> str:
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("flags"))
+    except (OSError, StopIteration):
+        flags = ""
+    return platform.machine() + platform.processor() + flags
+
+
+def _build(target: Path, compiler: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        command = [compiler, *_FLAGS, str(_HERE / "kernels.c"), "-o", tmp]
+        try:
+            subprocess.run(command + _LIBS, check=True, capture_output=True, text=True)
+        except subprocess.CalledProcessError:  # no libmvec (not glibc/x86-64): scalar maths
+            subprocess.run(command + ["-DDIFFMOOG_SCALAR_MATH", "-lm"], check=True, capture_output=True, text=True)
+        os.replace(tmp, target)  # atomic: a concurrent process sees the old file or the whole new one
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernel library, building it on first use; None if it cannot be built."""
+    global _library, _failed
+    if _library is not None or _failed:
+        return _library
+    with _lock:
+        if _library is not None or _failed:
+            return _library
+        if os.environ.get("DIFFMOOG_NATIVE", "1") == "0":
+            _failed = True
+            return None
+        compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+        try:
+            if compiler is None:
+                raise OSError("no C compiler (gcc/cc) on PATH")
+            digest = hashlib.sha256()
+            for name in _SOURCES:
+                digest.update((_HERE / name).read_bytes())
+            digest.update(" ".join(_FLAGS + [compiler, _cpu_signature()]).encode())
+            cache = Path(os.environ.get("DIFFMOOG_CACHE", Path.home() / ".cache" / "diffmoog"))
+            target = cache / "native" / f"kernels-{digest.hexdigest()[:16]}.so"
+            if not target.is_file():
+                _build(target, compiler)
+            lib = ctypes.CDLL(str(target))
+            for name in _KERNELS:
+                for suffix in ("_f32", "_f64"):
+                    getattr(lib, name + suffix).restype = None
+            _library = lib
+        except (OSError, subprocess.CalledProcessError) as error:
+            detail = getattr(error, "stderr", "") or str(error)
+            warnings.warn(f"diffmoog: native kernels unavailable, using PyTorch ops ({detail.strip()[:300]})")
+            _failed = True
+        return _library
+
+
+def usable(*tensors: torch.Tensor | None) -> bool:
+    """True when the native kernels can run on these tensors (CPU float32/64, eager mode)."""
+    if not _enabled or torch.compiler.is_compiling():
+        return False
+    for t in tensors:
+        if t is not None and (t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64)):
+            return False
+    return library() is not None
+
+
+@contextlib.contextmanager
+def disabled():
+    """Use the pure-PyTorch module paths inside this block (to compare, or to benchmark them)."""
+    global _enabled
+    previous, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = previous
+
+
+def kernel(name: str, dtype: torch.dtype):
+    return getattr(library(), name + ("_f32" if dtype == torch.float32 else "_f64"))
+
+
+def ptr(t: torch.Tensor | None):
+    return None if t is None else ctypes.c_void_p(t.data_ptr())
+
+
+def run(fn, batch: int, samples: int, *args) -> None:
+    """Call `fn(row0, row1, *args)` over the batch's rows, split across torch's thread count."""
+    global _pool
+    threads = min(torch.get_num_threads(), batch)
+    if threads <= 1 or batch * samples < _MIN_PARALLEL_SAMPLES:
+        fn(ctypes.c_int64(0), ctypes.c_int64(batch), *args)
+        return
+    if _pool is None or _pool._max_workers < threads - 1:
+        _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="diffmoog-native")
+    edges = [batch * i // threads for i in range(threads + 1)]
+    futures = [_pool.submit(fn, ctypes.c_int64(edges[i]), ctypes.c_int64(edges[i + 1]), *args)
+               for i in range(1, threads)]
+    fn(ctypes.c_int64(edges[0]), ctypes.c_int64(edges[1]), *args)
+    for future in futures:
+        future.result()
+
+
+def rows(t: torch.Tensor, batch: int, samples: int, dtype: torch.dtype) -> tuple[torch.Tensor, int]:
+    """A parameter as a contiguous `[batch, 1]` (flag 0) or `[batch, samples]` (flag 1) tensor."""
+    t = t.to(dtype)
+    if t.dim() == 1:
+        t = t[:, None]
+    if t.shape[-1] == 1:
+        return t.expand(batch, 1).contiguous(), 0
+    return t.expand(batch, samples).contiguous(), 1
+
+
+def unbroadcast(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Reduce a gradient computed on `rows(like)` back to `like`'s shape and dtype."""
+    if like.dim() == 1:
+        grad = grad.sum(-1) if grad.shape[-1] > 1 else grad[:, 0]
+    return grad.sum_to_size(like.shape).to(like.dtype)

@@ -1,0 +1,69 @@
+"""Autograd wrapper for the fused oscillator kernel (oscillator.h)."""
+from __future__ import annotations
+
+from ctypes import c_double, c_int, c_int64
+
+import torch
+
+from diffmoog import native
+
+SHAPE_IDS = {"sine": 0, "saw": 1, "square": 2, "triangle": 3}
+
+
+def oscillator(freq_hz: torch.Tensor, amp: torch.Tensor, shapes: torch.Tensor, band_limited: bool,
+               sample_rate: int, start: int, samples: int, control: torch.Tensor | None = None,
+               mod_index: torch.Tensor | None = None, phase: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`amp * waveform(phase)` `[batch, samples]`; pitch `freq_hz * 2**(mod_index * control)`.
+
+    shapes: int32 `[batch]` waveform ids (SHAPE_IDS). A time-varying pitch starts from
+    `phase` (float64 `[batch, 1]` cycles; None: 0); returns (audio, end phase) where the end
+    phase is None for a constant pitch (its phase is a closed form of the sample index).
+    """
+    batch, dtype = shapes.shape[0], amp.dtype
+    freq, _ = native.rows(freq_hz, batch, samples, dtype)
+    amp, _ = native.rows(amp, batch, samples, dtype)
+    mod = native.rows(mod_index, batch, samples, dtype)[0] if control is not None else None
+    if control is not None:
+        control = control.to(dtype).expand(batch, samples).contiguous()
+    end = None
+    if control is not None or freq.shape[-1] > 1:
+        phase = None if phase is None else phase.to(torch.float64).expand(batch, 1).contiguous()
+        end = torch.empty(batch, 1, dtype=torch.float64)
+    audio = _Oscillator.apply(freq, amp, control, mod, shapes.to(torch.int32).contiguous(),
+                              (band_limited, sample_rate, start, samples), phase, end)
+    return audio, end
+
+
+def _args(freq, amp, control, mod, shapes, settings, phase_in):
+    band_limited, sample_rate, start, samples = settings
+    per_sample = lambda t: c_int(int(t is not None and t.shape[-1] > 1))  # noqa: E731
+    return (c_int64(samples), native.ptr(freq), per_sample(freq), native.ptr(amp), per_sample(amp),
+            native.ptr(control), native.ptr(mod), per_sample(mod), native.ptr(shapes),
+            c_int(int(band_limited)), c_double(sample_rate), c_int64(start), native.ptr(phase_in))
+
+
+class _Oscillator(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, freq, amp, control, mod, shapes, settings, phase_in, phase_out):
+        samples = settings[3]
+        out = amp.new_empty(shapes.shape[0], samples)
+        native.run(native.kernel("osc_forward", out.dtype), out.shape[0], samples,
+                   *_args(freq, amp, control, mod, shapes, settings, phase_in),
+                   native.ptr(phase_out), native.ptr(out))
+        ctx.save_for_backward(freq, amp, control, mod, shapes, phase_in)
+        ctx.settings = settings
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        freq, amp, control, mod, shapes, phase_in = ctx.saved_tensors
+        grad = grad.contiguous()
+        g_freq, g_amp = torch.empty_like(freq), torch.empty_like(amp)
+        g_control = torch.empty_like(control) if control is not None and ctx.needs_input_grad[2] else None
+        g_mod = torch.empty_like(mod) if mod is not None and ctx.needs_input_grad[3] else None
+        native.run(native.kernel("osc_backward", grad.dtype), grad.shape[0], ctx.settings[3],
+                   *_args(freq, amp, control, mod, shapes, ctx.settings, phase_in),
+                   native.ptr(grad), native.ptr(g_freq), native.ptr(g_amp), native.ptr(g_control),
+                   native.ptr(g_mod))
+        return g_freq, g_amp, g_control, g_mod, None, None, None, None
