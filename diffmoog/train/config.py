@@ -87,7 +87,7 @@ class MRSTFTLossConfig:
     fft_sizes: list[int] = field(default_factory=lambda: [2048, 1024, 512])
     hop_sizes: list[int] = field(default_factory=lambda: [512, 256, 128])
     win_lengths: list[int] = field(default_factory=lambda: [2048, 1024, 512])
-    impl: str = "fast"  # fast | auraloss (same value; auraloss also computes an unused phase)
+    impl: str = "fast"  # fast | autograd | auraloss (same value; see losses.MRSTFTLoss)
 
 
 @dataclass
@@ -159,7 +159,7 @@ CHOICES = {
     "features.kind": ("logmel", "stft"),
     "model.kind": ("gru", "cnn"),
     "losses.param.kind": ("l1", "mse"),
-    "losses.mrstft.impl": ("fast", "auraloss"),
+    "losses.mrstft.impl": ("fast", "autograd", "auraloss"),
     "optim.scheduler": ("none", "cosine", "step"),
     "data.real_format": ("auto", "nsynth", "folder"),
 }
