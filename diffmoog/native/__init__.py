@@ -31,8 +31,11 @@ _HERE = Path(__file__).parent
 _SOURCES = ("kernels.c", "common.h", "oscillator.h", "adsr.h", "biquad.h")
 # No -ffast-math: its rewrites change values (e.g. phase increments), so the kernels would
 # disagree with the PyTorch path. No FMA contraction either, for the same reason.
+# sin/cos are not builtins, so sin(x) and cos(x) are not merged into a scalar sincos call
+# (common.h re-declares them as const vector functions instead).
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffinite-math-only", "-fno-trapping-math",
-          "-fno-signed-zeros", "-ffp-contract=off", "-fPIC", "-shared", "-std=gnu11"]
+          "-fno-signed-zeros", "-ffp-contract=off", "-fno-builtin-sin", "-fno-builtin-sinf",
+          "-fno-builtin-cos", "-fno-builtin-cosf", "-fPIC", "-shared", "-std=gnu11"]
 _LIBS = ["-lmvec", "-lm"]
 _KERNELS = ("osc_forward", "osc_backward", "adsr_forward", "adsr_backward",
             "biquad_forward", "biquad_backward")

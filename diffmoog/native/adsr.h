@@ -1,112 +1,152 @@
 /* ADSR envelope (diffmoog/modules/adsr.py), forward and backward in one pass each.
 
-curve(x, k) = expm1(-k x) / expm1(-k). Most samples sit in a flat part (x = 0 or 1 for
-every segment: sustain, silence), where curve is exactly x and no exponential is needed.
+curve(x, k) = expm1(-k x) / expm1(-k), with x clamped to [0, 1]; x = 0 and x = 1 give
+exactly 0 and 1, as in the PyTorch path. Parameters are copied a block at a time into
+small arrays (constant ones repeated), so the per-sample loops vectorise either way.
 */
 
-/* curve(x, k) with d/dx and d/dk; e = expm1(-k). */
-static inline REAL SUF(adsr_curve)(REAL x, REAL k, REAL e, REAL *d_x, REAL *d_k) {
-    if (x <= (REAL)0 || x >= (REAL)1) {
-        /* curve is x here; its slopes still matter at the clamp edges (x exactly 0 or 1). */
-        REAL ex = x <= 0 ? (REAL)0 : e;
-        *d_x = -k * (ex + (REAL)1) / e;
-        *d_k = (-x * (ex + (REAL)1) * e + ex * (e + (REAL)1)) / (e * e);
-        return x;
-    }
-    REAL ex = EXPM1(-k * x);
-    *d_x = -k * (ex + (REAL)1) / e;
-    *d_k = (-x * (ex + (REAL)1) * e + ex * (e + (REAL)1)) / (e * e);
-    return ex / e;
-}
-
-static inline REAL SUF(adsr_curve_value)(REAL x, REAL k, REAL e) {
-    return (x <= (REAL)0 || x >= (REAL)1) ? x : EXPM1(-k * x) / e;
+/* Block [t0, t0+n) of a [batch, 1] (ps 0) or [batch, samples] (ps 1) parameter row. */
+static inline void SUF(param_block)(REAL *dst, const REAL *row, int ps, int64_t t0, int n) {
+    if (ps) for (int i = 0; i < n; i++) dst[i] = row[t0 + i];
+    else for (int i = 0; i < n; i++) dst[i] = row[0];
 }
 
 static inline REAL SUF(clamp01)(REAL u) { return u < 0 ? (REAL)0 : (u > 1 ? (REAL)1 : u); }
 
-#define ADSR_ROWS \
-    const REAL *A = attack + b * (attack_ps ? T : 1), *D = decay + b * (decay_ps ? T : 1); \
-    const REAL *S = sustain + b * (sustain_ps ? T : 1), *R = release + b * (release_ps ? T : 1); \
-    const REAL *C = curve + b * (curve_ps ? T : 1);
+static inline REAL SUF(curve)(REAL x, REAL k, REAL e) {
+    REAL v = EXPM1(-k * x) / e;
+    return (x <= (REAL)0 || x >= (REAL)1) ? x : v;
+}
 
-#define ADSR_SAMPLE \
-    const REAL a = A[t * attack_ps], d = D[t * decay_ps], s = S[t * sustain_ps]; \
-    const REAL r = R[t * release_ps], k = (REAL)1e-3 + (REAL)8 * C[t * curve_ps]; \
-    if (k != k_last) { k_last = k; e = EXPM1(-k); }  /* once per row unless curve moves */ \
-    const REAL time = (REAL)((double)(start + t) / sample_rate); \
-    const REAL held_t = time < off ? time : off; \
-    const REAL u_rise = held_t / a, u_fall = (held_t - a) / d, u_rel = (time - off) / r;
+/* d curve/dx and d curve/dk at the clamped x (slopes are finite at both edges). */
+static inline void SUF(curve_slopes)(REAL x, REAL k, REAL e, REAL *d_x, REAL *d_k) {
+    REAL ex = EXPM1(-k * x);
+    *d_x = -k * (ex + (REAL)1) / e;
+    *d_k = (-x * (ex + (REAL)1) * e + ex * (e + (REAL)1)) / (e * e);
+}
 
-void SUF(adsr_forward)(int64_t row0, int64_t row1, int64_t T,
-                       const REAL *attack, int attack_ps, const REAL *decay, int decay_ps,
-                       const REAL *sustain, int sustain_ps, const REAL *release, int release_ps,
-                       const REAL *curve, int curve_ps, double sample_rate, double note_off,
-                       int64_t start, REAL *out) {
-    const REAL off = (REAL)note_off;
-    for (int64_t b = row0; b < row1; b++) {
-        ADSR_ROWS
-        REAL *y = out + b * T;
-        REAL k_last = -1, e = 0;
-        for (int64_t t = 0; t < T; t++) {
-            ADSR_SAMPLE
-            REAL rise = SUF(adsr_curve_value)(SUF(clamp01)(u_rise), k, e);
-            REAL fall = SUF(adsr_curve_value)(SUF(clamp01)(u_fall), k, e);
-            REAL rel = SUF(adsr_curve_value)(SUF(clamp01)(u_rel), k, e);
-            y[t] = (rise - ((REAL)1 - s) * fall) * ((REAL)1 - rel);
+/* With constant parameters every segment ramp is monotonic in time, so a block whose first
+   and last samples sit on the same flat side of all three ramps (u <= 0 or u >= 1;
+   strictly, when `strict`, since the clamp passes gradient at 0 and 1) is flat: sustain,
+   hold or silence. Returns 1 and the level and the sustain slope d y / d s if so. */
+static inline int SUF(adsr_flat)(double t_first, double t_last, REAL a, REAL d, REAL s, REAL r, REAL off,
+                                 int strict, REAL *level, REAL *d_sustain) {
+    REAL x[3];
+    for (int side = 0; side < 2; side++) {
+        const REAL time = (REAL)(side ? t_last : t_first);
+        const REAL held_t = time < off ? time : off;
+        const REAL u[3] = {held_t / a, (held_t - a) / d, (time - off) / r};
+        for (int j = 0; j < 3; j++) {
+            int low = strict ? u[j] < 0 : u[j] <= 0, high = strict ? u[j] > 1 : u[j] >= 1;
+            if (!low && !high) return 0;
+            REAL v = low ? (REAL)0 : (REAL)1;
+            if (side && v != x[j]) return 0;
+            x[j] = v;
         }
     }
+    *level = (x[0] - ((REAL)1 - s) * x[1]) * ((REAL)1 - x[2]);
+    *d_sustain = x[1] * ((REAL)1 - x[2]);
+    return 1;
+}
+
+#define ADSR_FLAT(strict) \
+    (all_constant && SUF(adsr_flat)((double)(start + t0) / sample_rate, (double)(start + t0 + n - 1) / sample_rate, \
+                                    attack[b], decay[b], sustain[b], release[b], off, strict, &level, &d_sustain))
+
+#define ADSR_ARGS \
+    int64_t row0, int64_t row1, int64_t T, const REAL *attack, int attack_ps, const REAL *decay, int decay_ps, \
+    const REAL *sustain, int sustain_ps, const REAL *release, int release_ps, const REAL *curve, int curve_ps, \
+    double sample_rate, double note_off, int64_t start
+
+#define ADSR_BLOCK \
+    SUF(param_block)(A, attack + b * (attack_ps ? T : 1), attack_ps, t0, n); \
+    SUF(param_block)(D, decay + b * (decay_ps ? T : 1), decay_ps, t0, n); \
+    SUF(param_block)(S, sustain + b * (sustain_ps ? T : 1), sustain_ps, t0, n); \
+    SUF(param_block)(R, release + b * (release_ps ? T : 1), release_ps, t0, n); \
+    SUF(param_block)(C, curve + b * (curve_ps ? T : 1), curve_ps, t0, n); \
+    for (int i = 0; i < n; i++) { K[i] = (REAL)1e-3 + (REAL)8 * C[i]; E[i] = EXPM1(-K[i]); }
+
+#define ADSR_SAMPLE \
+    const REAL a = A[i], d = D[i], s = S[i], r = R[i], k = K[i], e = E[i]; \
+    const REAL time = (REAL)((double)(start + t0 + i) / sample_rate); \
+    const REAL held_t = time < off ? time : off; \
+    const REAL u_rise = held_t / a, u_fall = (held_t - a) / d, u_rel = (time - off) / r; \
+    const REAL x_rise = SUF(clamp01)(u_rise), x_fall = SUF(clamp01)(u_fall), x_rel = SUF(clamp01)(u_rel); \
+    const REAL rise = SUF(curve)(x_rise, k, e), fall = SUF(curve)(x_fall, k, e), rel = SUF(curve)(x_rel, k, e);
+
+void SUF(adsr_forward)(ADSR_ARGS, REAL *out) {
+    FTZ_BEGIN
+    const REAL off = (REAL)note_off;
+    REAL A[BLK], D[BLK], S[BLK], R[BLK], C[BLK], K[BLK], E[BLK];
+    const int all_constant = !(attack_ps || decay_ps || sustain_ps || release_ps || curve_ps);
+    for (int64_t b = row0; b < row1; b++) {
+        for (int64_t t0 = 0; t0 < T; t0 += BLK) {
+            const int n = (int)(T - t0 < BLK ? T - t0 : BLK);
+            REAL *y = out + b * T + t0, level, d_sustain;
+            if (ADSR_FLAT(0)) {
+                for (int i = 0; i < n; i++) y[i] = level;
+                continue;
+            }
+            ADSR_BLOCK
+            for (int i = 0; i < n; i++) {
+                ADSR_SAMPLE
+                y[i] = (rise - ((REAL)1 - s) * fall) * ((REAL)1 - rel);
+            }
+        }
+    }
+    FTZ_END
 }
 
 /* Gradients of sum(grad * out) w.r.t. the five parameters (per-row sums for per-row ones). */
-void SUF(adsr_backward)(int64_t row0, int64_t row1, int64_t T,
-                        const REAL *attack, int attack_ps, const REAL *decay, int decay_ps,
-                        const REAL *sustain, int sustain_ps, const REAL *release, int release_ps,
-                        const REAL *curve, int curve_ps, double sample_rate, double note_off,
-                        int64_t start, const REAL *grad,
+void SUF(adsr_backward)(ADSR_ARGS, const REAL *grad,
                         REAL *g_attack, REAL *g_decay, REAL *g_sustain, REAL *g_release, REAL *g_curve) {
+    FTZ_BEGIN
     const REAL off = (REAL)note_off;
+    REAL A[BLK], D[BLK], S[BLK], R[BLK], C[BLK], K[BLK], E[BLK];
+    double parts[5][BLK];
+    REAL *targets[5] = {g_attack, g_decay, g_sustain, g_release, g_curve};
+    const int per_sample[5] = {attack_ps, decay_ps, sustain_ps, release_ps, curve_ps};
+    const int all_constant = !(attack_ps || decay_ps || sustain_ps || release_ps || curve_ps);
     for (int64_t b = row0; b < row1; b++) {
-        ADSR_ROWS
         const REAL *g = grad + b * T;
         double sums[5] = {0, 0, 0, 0, 0};
-        REAL k_last = -1, e = 0;
-        for (int64_t t = 0; t < T; t++) {
-            ADSR_SAMPLE
-            if (g[t] == (REAL)0) {  /* nothing flows back; skip the exponentials */
-                if (attack_ps) g_attack[b * T + t] = 0;
-                if (decay_ps) g_decay[b * T + t] = 0;
-                if (sustain_ps) g_sustain[b * T + t] = 0;
-                if (release_ps) g_release[b * T + t] = 0;
-                if (curve_ps) g_curve[b * T + t] = 0;
+        for (int64_t t0 = 0; t0 < T; t0 += BLK) {
+            const int n = (int)(T - t0 < BLK ? T - t0 : BLK);
+            REAL level, d_sustain;
+            if (ADSR_FLAT(1)) {  /* only the sustain level moves a flat block */
+                for (int i = 0; i < n; i++) parts[2][i] = g[t0 + i];
+                sums[2] += (double)d_sustain * lane_sum(parts[2], n);
                 continue;
             }
-            REAL rx, rk, fx, fk, lx, lk;
-            REAL rise = SUF(adsr_curve)(SUF(clamp01)(u_rise), k, e, &rx, &rk);
-            REAL fall = SUF(adsr_curve)(SUF(clamp01)(u_fall), k, e, &fx, &fk);
-            REAL rel = SUF(adsr_curve)(SUF(clamp01)(u_rel), k, e, &lx, &lk);
-            if (!INSIDE(u_rise, 0, 1)) rx = 0;
-            if (!INSIDE(u_fall, 0, 1)) fx = 0;
-            if (!INSIDE(u_rel, 0, 1)) lx = 0;
-            const double gt = g[t];
-            const double keep = (REAL)1 - rel, held = rise - ((REAL)1 - s) * fall;
-            const double d_rise = gt * keep, d_fall = -gt * ((REAL)1 - s) * keep, d_rel = -gt * held;
-            double grads[5];
-            grads[0] = d_rise * rx * (-(double)held_t / ((double)a * a)) + d_fall * fx * (-1.0 / d);
-            grads[1] = d_fall * fx * (-((double)held_t - a) / ((double)d * d));
-            grads[2] = gt * fall * keep;
-            grads[3] = d_rel * lx * (-((double)time - off) / ((double)r * r));
-            grads[4] = 8.0 * (d_rise * rk + d_fall * fk + d_rel * lk);
-            REAL *targets[5] = {g_attack, g_decay, g_sustain, g_release, g_curve};
-            const int per_sample[5] = {attack_ps, decay_ps, sustain_ps, release_ps, curve_ps};
-            for (int i = 0; i < 5; i++) {
-                if (per_sample[i]) targets[i][b * T + t] = (REAL)grads[i]; else sums[i] += grads[i];
+            ADSR_BLOCK
+            for (int i = 0; i < n; i++) {
+                ADSR_SAMPLE
+                REAL rx, rk, fx, fk, lx, lk;
+                SUF(curve_slopes)(x_rise, k, e, &rx, &rk);
+                SUF(curve_slopes)(x_fall, k, e, &fx, &fk);
+                SUF(curve_slopes)(x_rel, k, e, &lx, &lk);
+                rx = INSIDE(u_rise, 0, 1) ? rx : (REAL)0;  /* torch.clamp passes gradient inside only */
+                fx = INSIDE(u_fall, 0, 1) ? fx : (REAL)0;
+                lx = INSIDE(u_rel, 0, 1) ? lx : (REAL)0;
+                const double gt = g[t0 + i];
+                const double keep = (REAL)1 - rel, held = rise - ((REAL)1 - s) * fall;
+                const double d_rise = gt * keep, d_fall = -gt * ((REAL)1 - s) * keep, d_rel = -gt * held;
+                parts[0][i] = d_rise * rx * (-(double)held_t / ((double)a * a)) + d_fall * fx * (-1.0 / d);
+                parts[1][i] = d_fall * fx * (-((double)held_t - a) / ((double)d * d));
+                parts[2][i] = gt * fall * keep;
+                parts[3][i] = d_rel * lx * (-((double)time - off) / ((double)r * r));
+                parts[4][i] = 8.0 * (d_rise * rk + d_fall * fk + d_rel * lk);
+            }
+            for (int j = 0; j < 5; j++) {
+                if (per_sample[j]) for (int i = 0; i < n; i++) targets[j][b * T + t0 + i] = (REAL)parts[j][i];
+                else sums[j] += lane_sum(parts[j], n);
             }
         }
-        REAL *targets[5] = {g_attack, g_decay, g_sustain, g_release, g_curve};
-        const int per_sample[5] = {attack_ps, decay_ps, sustain_ps, release_ps, curve_ps};
-        for (int i = 0; i < 5; i++) if (!per_sample[i]) targets[i][b] = (REAL)sums[i];
+        for (int j = 0; j < 5; j++) if (!per_sample[j]) targets[j][b] = (REAL)sums[j];
     }
+    FTZ_END
 }
-#undef ADSR_ROWS
+#undef ADSR_ARGS
+#undef ADSR_BLOCK
 #undef ADSR_SAMPLE
+#undef ADSR_FLAT

@@ -8,7 +8,7 @@
    SIMD lets the compiler vectorise loops that call them, without -ffast-math (whose
    value-changing rewrites would make the kernels disagree with the PyTorch path). */
 #if !defined(DIFFMOOG_SCALAR_MATH) && defined(__x86_64__) && defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
-#define DIFFMOOG_SIMD __attribute__((simd("notinbranch")))
+#define DIFFMOOG_SIMD __attribute__((simd("notinbranch"), const))
 DIFFMOOG_SIMD float sinf(float); DIFFMOOG_SIMD float cosf(float);
 DIFFMOOG_SIMD float expm1f(float); DIFFMOOG_SIMD float exp2f(float); DIFFMOOG_SIMD float expf(float);
 DIFFMOOG_SIMD double sin(double); DIFFMOOG_SIMD double cos(double);
@@ -18,4 +18,31 @@ DIFFMOOG_SIMD double expm1(double); DIFFMOOG_SIMD double exp2(double); DIFFMOOG_
 #define LN2_D 0.6931471805599453
 /* Inclusive bounds, as torch.clamp passes gradient on both edges. */
 #define INSIDE(u, lo, hi) ((u) >= (lo) && (u) <= (hi))
+#endif
+#ifndef DIFFMOOG_LANES_ONCE
+#define DIFFMOOG_LANES_ONCE
+/* Flush denormals to zero inside a kernel: a filter ringing down after the note ends
+   passes through 1e-38..1e-45, where x86 arithmetic is ~100x slower. The caller's
+   floating-point mode is restored on exit. */
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#define FTZ_BEGIN const unsigned int saved_csr_ = _mm_getcsr(); _mm_setcsr(saved_csr_ | 0x8040);
+#define FTZ_END _mm_setcsr(saved_csr_);
+#else
+#define FTZ_BEGIN
+#define FTZ_END
+#endif
+/* Kernels work in blocks of this many samples: per-sample quantities go to small
+   arrays in a vectorisable loop, then sequential parts (recursions, phase sums) run. */
+#define BLK 256
+/* Sum of v[0..n) with eight independent partial sums: the compiler vectorises this
+   without -fassociative-math (which would also reorder the DSP maths). */
+static inline double lane_sum(const double *v, int n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += v[i + j];
+    for (; i < n; i++) acc[0] += v[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
 #endif

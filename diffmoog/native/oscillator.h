@@ -1,9 +1,10 @@
-/* Oscillator: phase accumulation + waveform (PolyBLEP/BLAMP, additive for high notes), fused.
+/* Oscillator: phase + waveform (PolyBLEP/BLAMP, additive for high notes), fused.
 
 Mirrors diffmoog/modules/waveforms.py and additive.py operation for operation, so the
 native and the torch paths agree to rounding. The backward recomputes the waveform and
 its derivatives instead of saving them: one pass over the output gradient.
-Shapes: 0 sine, 1 saw, 2 square, 3 triangle.
+Shapes: 0 sine, 1 saw, 2 square, 3 triangle. Paths: 0 naive, 1 PolyBLEP, 2 additive.
+Loops are specialised per (shape, path) so each compiles to branch-free vector code.
 */
 
 static inline REAL SUF(frac)(REAL x) { return x - FLOOR(x); }
@@ -11,9 +12,19 @@ static inline REAL SUF(frac)(REAL x) { return x - FLOOR(x); }
 /* Phase of sample n at a constant increment: the product in double is exact to ~1e-12
    cycles for any render length; the second frac catches a double just below 1 rounding
    up to 1.0 in float. */
-static inline REAL SUF(const_phase)(REAL inc, int64_t n) {
-    double x = (double)inc * (double)n;
+static inline REAL SUF(const_phase)(REAL inc, double n) {
+    double x = (double)inc * n;
     return SUF(frac)((REAL)(x - floor(x)));
+}
+
+static inline REAL SUF(step_width)(REAL inc) {  /* BLEP width in cycles, as render_waveform */
+    REAL a = FABS(inc);
+    return a < (REAL)1e-7 ? (REAL)1e-7 : (a > (REAL)0.5 ? (REAL)0.5 : a);
+}
+
+static inline REAL SUF(step_width_slope)(REAL inc) {  /* d step_width / d inc */
+    REAL a = FABS(inc);
+    return (a >= (REAL)1e-7 && a <= (REAL)0.5) ? (inc > 0 ? (REAL)1 : (inc < 0 ? (REAL)-1 : (REAL)0)) : (REAL)0;
 }
 
 /* PolyBLEP residual for a downward step of 2 at phase 0, with d/dp and d/ddt. */
@@ -30,20 +41,12 @@ static inline REAL SUF(blep)(REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
 
 /* PolyBLAMP residual (integrated BLEP) for a unit slope change at phase 0. */
 static inline REAL SUF(blamp)(REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
-    if (p < dt) {
-        REAL a = (REAL)1 - p / dt;
-        *d_p = -a * a / ((REAL)2 * dt);
-        *d_dt = a * a * p / ((REAL)2 * dt * dt);
-        return a * a * a / (REAL)6;
-    }
-    if (p > (REAL)1 - dt) {
-        REAL b = (REAL)1 + (p - (REAL)1) / dt;
-        *d_p = b * b / ((REAL)2 * dt);
-        *d_dt = -b * b * (p - (REAL)1) / ((REAL)2 * dt * dt);
-        return b * b * b / (REAL)6;
-    }
-    *d_p = 0; *d_dt = 0;
-    return 0;
+    REAL a = (REAL)1 - p / dt, bb = (REAL)1 + (p - (REAL)1) / dt;
+    int after = p < dt, before = !after && p > (REAL)1 - dt;
+    *d_p = after ? -a * a / ((REAL)2 * dt) : (before ? bb * bb / ((REAL)2 * dt) : (REAL)0);
+    *d_dt = after ? a * a * p / ((REAL)2 * dt * dt)
+                  : (before ? -bb * bb * (p - (REAL)1) / ((REAL)2 * dt * dt) : (REAL)0);
+    return after ? a * a * a / (REAL)6 : (before ? bb * bb * bb / (REAL)6 : (REAL)0);
 }
 
 /* Fourier series with at most 8 harmonics, each fading out just below Nyquist (additive.py). */
@@ -54,6 +57,7 @@ static inline REAL SUF(additive)(int shape, REAL p, REAL dt, REAL *d_p, REAL *d_
     REAL c1 = COS(theta), s1 = SIN(theta), two_cos = (REAL)2 * c1;
     REAL s_prev = 0, s_cur = s1, c_prev = 1, c_cur = c1;
     REAL out = 0, dp = 0, ddt = 0;
+#pragma GCC unroll 8  /* unrolled, every amplitude below is a constant */
     for (int k = 1; k <= 8; k++) {
         if ((k - 1) % step == 0) {
             double kk = (double)k;
@@ -66,7 +70,7 @@ static inline REAL SUF(additive)(int shape, REAL p, REAL dt, REAL *d_p, REAL *d_
             REAL deriv = use_cos ? -(REAL)k * s_cur : (REAL)k * c_cur;  /* d/dtheta */
             out += amp * gain * value;
             dp += amp * gain * deriv;
-            if (INSIDE(u, 0, 1)) ddt += amp * value * (-(REAL)k / (REAL)0.05);
+            ddt += INSIDE(u, 0, 1) ? amp * value * (-(REAL)k / (REAL)0.05) : (REAL)0;
         }
         REAL s_next = two_cos * s_cur - s_prev, c_next = two_cos * c_cur - c_prev;
         s_prev = s_cur; s_cur = s_next; c_prev = c_cur; c_cur = c_next;
@@ -76,8 +80,9 @@ static inline REAL SUF(additive)(int shape, REAL p, REAL dt, REAL *d_p, REAL *d_
     return out;
 }
 
-/* One waveform sample w(p, dt) with dw/dp and dw/ddt. */
-static inline REAL SUF(wave)(int shape, int band_limited, REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
+/* One waveform sample w(p, dt) with dw/dp and dw/ddt; shape and path are constants at
+   every call site, so the branches fold away. */
+static inline REAL SUF(wave)(int shape, int path, REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
     REAL bp, bdt, bp2, bdt2;
     *d_dt = 0;
     if (shape == 0) {
@@ -85,11 +90,10 @@ static inline REAL SUF(wave)(int shape, int band_limited, REAL p, REAL dt, REAL 
         *d_p = (REAL)TWO_PI_D * COS(x);
         return SIN(x);
     }
-    if (band_limited && dt * (REAL)9 >= (REAL)0.5)
-        return SUF(additive)(shape, p, dt, d_p, d_dt);
+    if (path == 2) return SUF(additive)(shape, p, dt, d_p, d_dt);
     if (shape == 1) {
         REAL naive = (REAL)2 * p - (REAL)1;
-        if (!band_limited) { *d_p = 2; return naive; }
+        if (path == 0) { *d_p = 2; return naive; }
         REAL r = SUF(blep)(p, dt, &bp, &bdt);
         *d_p = (REAL)2 - bp; *d_dt = -bdt;
         return naive - r;
@@ -97,7 +101,7 @@ static inline REAL SUF(wave)(int shape, int band_limited, REAL p, REAL dt, REAL 
     if (shape == 2) {
         REAL naive = (REAL)1 - (REAL)2 * FLOOR((REAL)2 * p);
         *d_p = 0;
-        if (!band_limited) return naive;
+        if (path == 0) return naive;
         REAL r1 = SUF(blep)(p, dt, &bp, &bdt);
         REAL r2 = SUF(blep)(SUF(frac)(p + (REAL)0.5), dt, &bp2, &bdt2);
         *d_p = bp - bp2; *d_dt = bdt - bdt2;
@@ -105,55 +109,90 @@ static inline REAL SUF(wave)(int shape, int band_limited, REAL p, REAL dt, REAL 
     }
     REAL centred = p - (REAL)0.5;
     REAL naive = (REAL)1 - (REAL)4 * FABS(centred);
-    *d_p = centred > 0 ? (REAL)-4 : (centred < 0 ? (REAL)4 : (REAL)0);
-    if (!band_limited) return naive;
+    REAL slope = centred > 0 ? (REAL)-4 : (centred < 0 ? (REAL)4 : (REAL)0);
+    if (path == 0) { *d_p = slope; return naive; }
     REAL r1 = SUF(blamp)(p, dt, &bp, &bdt);
     REAL r2 = SUF(blamp)(SUF(frac)(p + (REAL)0.5), dt, &bp2, &bdt2);
-    *d_p += (REAL)8 * dt * (bp - bp2);
+    *d_p = slope + (REAL)8 * dt * (bp - bp2);
     *d_dt = (REAL)8 * (r1 - r2) + (REAL)8 * dt * (bdt - bdt2);
     return naive + (REAL)8 * dt * (r1 - r2);
 }
 
-/* Frequency of sample t: base * 2^(mod * ctl[t]) (exponential FM) or just base. */
-#define OSC_FREQ(t) (ctl ? f_row[(t) * freq_ps] * EXP2(m_row[(t) * mod_ps] * c_row[t]) : f_row[(t) * freq_ps])
+/* w(p, dt) where the additive/PolyBLEP choice is made per sample (path 3: a pitch sweep
+   crossing the threshold inside a block). Both are computed; the select vectorises. */
+static inline REAL SUF(wave_any)(int shape, int path, REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
+    if (path != 3) return SUF(wave)(shape, path, p, dt, d_p, d_dt);
+    REAL ap, adt, bp, bdt;
+    REAL a = SUF(wave)(shape, 2, p, dt, &ap, &adt), b = SUF(wave)(shape, 1, p, dt, &bp, &bdt);
+    int high = dt * (REAL)9 >= (REAL)0.5;
+    *d_p = high ? ap : bp; *d_dt = high ? adt : bdt;
+    return high ? a : b;
+}
 
-/* out[b, t] = amp * wave(phase).
-   Constant pitch (no ctl, freq_ps 0): closed-form phase per absolute sample index
-   (start + t), as waveforms.phase does. Otherwise the increments are integrated in double
-   from phase_in[b] (NULL: 0) and the end phase stored in phase_out[b] (if not NULL). */
+/* Run BODY(shape, path) with both as compile-time constants. */
+#define OSC_DISPATCH(BODY) \
+    switch (shape * 4 + path) { \
+    case 0: case 1: case 2: case 3: BODY(0, 0); break; \
+    case 4: BODY(1, 0); break; case 5: BODY(1, 1); break; case 6: BODY(1, 2); break; case 7: BODY(1, 3); break; \
+    case 8: BODY(2, 0); break; case 9: BODY(2, 1); break; case 10: BODY(2, 2); break; case 11: BODY(2, 3); break; \
+    case 12: BODY(3, 0); break; case 13: BODY(3, 1); break; case 14: BODY(3, 2); break; default: BODY(3, 3); break; \
+    }
+
+#define OSC_ROW_SETUP \
+    const REAL *f_row = freq + b * (freq_ps ? T : 1); \
+    const REAL *a_row = amp + b * (amp_ps ? T : 1); \
+    const REAL *c_row = ctl ? ctl + b * T : 0; \
+    const REAL *m_row = ctl ? mod + b * (mod_ps ? T : 1) : 0; \
+    const int shape = shapes[b]; \
+    const int const_pitch = !ctl && !freq_ps; \
+    const REAL inc0 = f_row[0] / sr, dt0 = SUF(step_width)(inc0); \
+    double acc = phase_in ? phase_in[b] : 0.0;
+
+/* Fill p[0..n), dt[0..n), inc[0..n) for samples t0.. of a row; returns the block's path. */
+#define OSC_FILL_BLOCK \
+    if (const_pitch) { \
+        const double first = (double)(start + t0); \
+        for (int i = 0; i < n; i++) { p[i] = SUF(const_phase)(inc0, first + (double)i); dt[i] = dt0; inc[i] = inc0; } \
+    } else { \
+        if (ctl) for (int i = 0; i < n; i++) \
+            inc[i] = f_row[(t0 + i) * freq_ps] * EXP2(m_row[(t0 + i) * mod_ps] * c_row[t0 + i]) / sr; \
+        else for (int i = 0; i < n; i++) inc[i] = f_row[t0 + i] / sr; \
+        for (int i = 0; i < n; i++) { p[i] = SUF(frac)((REAL)(acc - floor(acc))); acc += (double)inc[i]; } \
+        for (int i = 0; i < n; i++) dt[i] = SUF(step_width)(inc[i]); \
+    } \
+    int path = 0; \
+    if (band_limited && shape != 0) { \
+        int high = 0; \
+        for (int i = 0; i < n; i++) high += dt[i] * (REAL)9 >= (REAL)0.5; \
+        path = high == n ? 2 : (high == 0 ? 1 : 3); \
+    }
+
 void SUF(osc_forward)(int64_t row0, int64_t row1, int64_t T,
                       const REAL *freq, int freq_ps, const REAL *amp, int amp_ps,
                       const REAL *ctl, const REAL *mod, int mod_ps,
                       const int32_t *shapes, int band_limited, double sample_rate, int64_t start,
                       const double *phase_in, double *phase_out, REAL *out) {
+    FTZ_BEGIN
     const REAL sr = (REAL)sample_rate;
+    REAL p[BLK], dt[BLK], inc[BLK];
     for (int64_t b = row0; b < row1; b++) {
-        const REAL *f_row = freq + b * (freq_ps ? T : 1);
-        const REAL *a_row = amp + b * (amp_ps ? T : 1);
-        const REAL *c_row = ctl ? ctl + b * T : 0;
-        const REAL *m_row = ctl ? mod + b * (mod_ps ? T : 1) : 0;
-        const int shape = shapes[b];
+        OSC_ROW_SETUP
         REAL *y = out + b * T;
-        REAL dp, ddt;
-        if (!ctl && !freq_ps) {
-            const REAL inc = f_row[0] / sr;
-            const REAL dt = FABS(inc) < (REAL)1e-7 ? (REAL)1e-7 : (FABS(inc) > (REAL)0.5 ? (REAL)0.5 : FABS(inc));
-            for (int64_t t = 0; t < T; t++) {
-                REAL p = SUF(const_phase)(inc, start + t);
-                y[t] = a_row[t * amp_ps] * SUF(wave)(shape, band_limited, p, dt, &dp, &ddt);
-            }
-            continue;
-        }
-        double acc = phase_in ? phase_in[b] : 0.0;
-        for (int64_t t = 0; t < T; t++) {
-            const REAL inc = OSC_FREQ(t) / sr;
-            const REAL dt = FABS(inc) < (REAL)1e-7 ? (REAL)1e-7 : (FABS(inc) > (REAL)0.5 ? (REAL)0.5 : FABS(inc));
-            REAL p = SUF(frac)((REAL)(acc - floor(acc)));  /* double frac may round up to 1 */
-            acc += (double)inc;
-            y[t] = a_row[t * amp_ps] * SUF(wave)(shape, band_limited, p, dt, &dp, &ddt);
+        for (int64_t t0 = 0; t0 < T; t0 += BLK) {
+            const int n = (int)(T - t0 < BLK ? T - t0 : BLK);
+            OSC_FILL_BLOCK
+            REAL *yb = y + t0;
+#define OSC_FWD(S, P) \
+            if (amp_ps) { const REAL *ab = a_row + t0; \
+                for (int i = 0; i < n; i++) { REAL dp_, ddt_; yb[i] = ab[i] * SUF(wave_any)(S, P, p[i], dt[i], &dp_, &ddt_); } \
+            } else { const REAL a0 = a_row[0]; \
+                for (int i = 0; i < n; i++) { REAL dp_, ddt_; yb[i] = a0 * SUF(wave_any)(S, P, p[i], dt[i], &dp_, &ddt_); } }
+            OSC_DISPATCH(OSC_FWD)
+#undef OSC_FWD
         }
         if (phase_out) phase_out[b] = acc - floor(acc);
     }
+    FTZ_END
 }
 
 /* Gradients of sum(grad * out) w.r.t. freq, amp, ctl, mod. Each g_* has its input's shape
@@ -164,70 +203,78 @@ void SUF(osc_backward)(int64_t row0, int64_t row1, int64_t T,
                        const int32_t *shapes, int band_limited, double sample_rate, int64_t start,
                        const double *phase_in, const REAL *grad,
                        REAL *g_freq, REAL *g_amp, REAL *g_ctl, REAL *g_mod) {
+    FTZ_BEGIN
     const REAL sr = (REAL)sample_rate;
-    double *to_phase = 0, *direct = 0;  /* per-sample dL/dp and the dt path to dL/dinc */
+    REAL p[BLK], dt[BLK], inc[BLK];
+    double amp_part[BLK], inc_part[BLK];
+    /* Time-varying pitch: dL/dp and the step-width path to dL/dinc, for the whole row. */
+    double *to_phase = 0, *direct = 0;
+    if (ctl || freq_ps) {
+        to_phase = (double *)malloc(sizeof(double) * 2 * (size_t)T);
+        direct = to_phase + T;
+    }
     for (int64_t b = row0; b < row1; b++) {
-        const REAL *f_row = freq + b * (freq_ps ? T : 1);
-        const REAL *a_row = amp + b * (amp_ps ? T : 1);
-        const REAL *c_row = ctl ? ctl + b * T : 0;
-        const REAL *m_row = ctl ? mod + b * (mod_ps ? T : 1) : 0;
+        OSC_ROW_SETUP
         const REAL *g = grad + b * T;
-        const int shape = shapes[b];
-        double amp_sum = 0;
-        REAL dp, ddt;
-        if (!ctl && !freq_ps) {
-            const REAL inc = f_row[0] / sr;
-            const REAL dt = FABS(inc) < (REAL)1e-7 ? (REAL)1e-7 : (FABS(inc) > (REAL)0.5 ? (REAL)0.5 : FABS(inc));
-            const REAL dt_dinc = INSIDE(FABS(inc), 1e-7, 0.5) ? (inc > 0 ? (REAL)1 : (inc < 0 ? (REAL)-1 : (REAL)0)) : (REAL)0;
-            double inc_sum = 0;
-            for (int64_t t = 0; t < T; t++) {
-                int64_t n = start + t;
-                REAL p = SUF(const_phase)(inc, n);
-                REAL a = a_row[t * amp_ps];
-                REAL w = SUF(wave)(shape, band_limited, p, dt, &dp, &ddt);
-                double ga = (double)g[t] * a;
-                if (amp_ps) g_amp[b * T + t] = g[t] * w; else amp_sum += (double)g[t] * w;
-                inc_sum += ga * ((double)dp * (double)n + (double)ddt * dt_dinc);
+        double amp_sum = 0, inc_sum = 0;
+        for (int64_t t0 = 0; t0 < T; t0 += BLK) {
+            const int n = (int)(T - t0 < BLK ? T - t0 : BLK);
+            OSC_FILL_BLOCK
+            const REAL *gb = g + t0;
+            const double first = (double)(start + t0);
+#define OSC_BWD(S, P) \
+            for (int i = 0; i < n; i++) { \
+                REAL dp_, ddt_; \
+                REAL w = SUF(wave_any)(S, P, p[i], dt[i], &dp_, &ddt_); \
+                double a = amp_ps ? (double)a_row[t0 + i] : (double)a_row[0]; \
+                double ga = (double)gb[i] * a; \
+                amp_part[i] = (double)gb[i] * w; \
+                double via_dt = ga * ddt_ * SUF(step_width_slope)(inc[i]); \
+                if (const_pitch) inc_part[i] = ga * dp_ * (first + (double)i) + via_dt; \
+                else { to_phase[t0 + i] = ga * dp_; direct[t0 + i] = via_dt; } \
             }
-            g_freq[b] = (REAL)(inc_sum / sr);
-            if (!amp_ps) g_amp[b] = (REAL)amp_sum;
-            continue;
-        }
-        if (!to_phase) {
-            to_phase = (double *)malloc(sizeof(double) * 2 * (size_t)T);
-            direct = to_phase + T;
-        }
-        double acc = phase_in ? phase_in[b] : 0.0;
-        for (int64_t t = 0; t < T; t++) {
-            const REAL inc = OSC_FREQ(t) / sr;
-            const REAL dt = FABS(inc) < (REAL)1e-7 ? (REAL)1e-7 : (FABS(inc) > (REAL)0.5 ? (REAL)0.5 : FABS(inc));
-            const REAL dt_dinc = INSIDE(FABS(inc), 1e-7, 0.5) ? (inc > 0 ? (REAL)1 : (inc < 0 ? (REAL)-1 : (REAL)0)) : (REAL)0;
-            REAL p = SUF(frac)((REAL)(acc - floor(acc)));
-            acc += (double)inc;
-            REAL a = a_row[t * amp_ps];
-            REAL w = SUF(wave)(shape, band_limited, p, dt, &dp, &ddt);
-            double ga = (double)g[t] * a;
-            if (amp_ps) g_amp[b * T + t] = g[t] * w; else amp_sum += (double)g[t] * w;
-            to_phase[t] = ga * dp;
-            direct[t] = ga * ddt * dt_dinc;
+            OSC_DISPATCH(OSC_BWD)
+#undef OSC_BWD
+            if (amp_ps) for (int i = 0; i < n; i++) g_amp[b * T + t0 + i] = (REAL)amp_part[i];
+            else amp_sum += lane_sum(amp_part, n);
+            if (const_pitch) inc_sum += lane_sum(inc_part, n);
         }
         if (!amp_ps) g_amp[b] = (REAL)amp_sum;
+        if (const_pitch) { g_freq[b] = (REAL)(inc_sum / sr); continue; }
         /* p[t] = sum of inc[s] for s < t: dL/dinc[s] collects dL/dp of every later sample. */
-        double later = 0, freq_sum = 0, mod_sum = 0;
+        double later = 0;
         for (int64_t t = T - 1; t >= 0; t--) {
-            double d_freq = (later + direct[t]) / sr;  /* dL/d(frequency at t) */
+            double own = direct[t];
+            direct[t] = (later + own) / sr;  /* now dL/d(frequency at t) */
             later += to_phase[t];
-            if (!ctl) { g_freq[b * T + t] = (REAL)d_freq; continue; }
-            double base = f_row[t * freq_ps], m = m_row[t * mod_ps], c = c_row[t];
-            double swing = (double)EXP2((REAL)(m * c));
-            double d_log = d_freq * base * swing * LN2_D;  /* dL/d(m*c) */
-            if (freq_ps) g_freq[b * T + t] = (REAL)(d_freq * swing); else freq_sum += d_freq * swing;
-            if (g_mod) { if (mod_ps) g_mod[b * T + t] = (REAL)(d_log * c); else mod_sum += d_log * c; }
-            if (g_ctl) g_ctl[b * T + t] = (REAL)(d_log * m);
         }
-        if (ctl && !freq_ps) g_freq[b] = (REAL)freq_sum;
-        if (ctl && g_mod && !mod_ps) g_mod[b] = (REAL)mod_sum;
+        if (!ctl) {
+            for (int64_t t = 0; t < T; t++) g_freq[b * T + t] = (REAL)direct[t];
+            continue;
+        }
+        double freq_sum = 0, mod_sum = 0;
+        for (int64_t t0 = 0; t0 < T; t0 += BLK) {
+            const int n = (int)(T - t0 < BLK ? T - t0 : BLK);
+            for (int i = 0; i < n; i++) {
+                int64_t t = t0 + i;
+                double base = f_row[t * freq_ps], m = m_row[t * mod_ps], c = c_row[t];
+                double swing = (double)EXP2((REAL)(m_row[t * mod_ps] * c_row[t]));
+                double d_log = direct[t] * base * swing * LN2_D;  /* dL/d(m*c) */
+                amp_part[i] = direct[t] * swing;  /* reused as scratch: dL/dbase */
+                inc_part[i] = d_log * c;          /* dL/dmod */
+                if (g_ctl) g_ctl[b * T + t] = (REAL)(d_log * m);
+            }
+            if (freq_ps) for (int i = 0; i < n; i++) g_freq[b * T + t0 + i] = (REAL)amp_part[i];
+            else freq_sum += lane_sum(amp_part, n);
+            if (g_mod && mod_ps) for (int i = 0; i < n; i++) g_mod[b * T + t0 + i] = (REAL)inc_part[i];
+            else mod_sum += lane_sum(inc_part, n);
+        }
+        if (!freq_ps) g_freq[b] = (REAL)freq_sum;
+        if (g_mod && !mod_ps) g_mod[b] = (REAL)mod_sum;
     }
     free(to_phase);
+    FTZ_END
 }
-#undef OSC_FREQ
+#undef OSC_DISPATCH
+#undef OSC_ROW_SETUP
+#undef OSC_FILL_BLOCK
