@@ -6,20 +6,20 @@ small arrays (constant ones repeated), so the per-sample loops vectorise either 
 */
 
 /* Block [t0, t0+n) of a [batch, 1] (ps 0) or [batch, samples] (ps 1) parameter row. */
-static inline void SUF(param_block)(REAL *dst, const REAL *row, int ps, int64_t t0, int n) {
+INLINE void SUF(param_block)(REAL *dst, const REAL *row, int ps, int64_t t0, int n) {
     if (ps) for (int i = 0; i < n; i++) dst[i] = row[t0 + i];
     else for (int i = 0; i < n; i++) dst[i] = row[0];
 }
 
-static inline REAL SUF(clamp01)(REAL u) { return u < 0 ? (REAL)0 : (u > 1 ? (REAL)1 : u); }
+INLINE REAL SUF(clamp01)(REAL u) { return u < 0 ? (REAL)0 : (u > 1 ? (REAL)1 : u); }
 
-static inline REAL SUF(curve)(REAL x, REAL k, REAL e) {
+INLINE REAL SUF(curve)(REAL x, REAL k, REAL e) {
     REAL v = EXPM1(-k * x) / e;
     return (x <= (REAL)0 || x >= (REAL)1) ? x : v;
 }
 
 /* d curve/dx and d curve/dk at the clamped x (slopes are finite at both edges). */
-static inline void SUF(curve_slopes)(REAL x, REAL k, REAL e, REAL *d_x, REAL *d_k) {
+INLINE void SUF(curve_slopes)(REAL x, REAL k, REAL e, REAL *d_x, REAL *d_k) {
     REAL ex = EXPM1(-k * x);
     *d_x = -k * (ex + (REAL)1) / e;
     *d_k = (-x * (ex + (REAL)1) * e + ex * (e + (REAL)1)) / (e * e);
@@ -29,7 +29,7 @@ static inline void SUF(curve_slopes)(REAL x, REAL k, REAL e, REAL *d_x, REAL *d_
    and last samples sit on the same flat side of all three ramps (u <= 0 or u >= 1;
    strictly, when `strict`, since the clamp passes gradient at 0 and 1) is flat: sustain,
    hold or silence. Returns 1 and the level and the sustain slope d y / d s if so. */
-static inline int SUF(adsr_flat)(double t_first, double t_last, REAL a, REAL d, REAL s, REAL r, REAL off,
+INLINE int SUF(adsr_flat)(double t_first, double t_last, REAL a, REAL d, REAL s, REAL r, REAL off,
                                  int strict, REAL *level, REAL *d_sustain) {
     REAL x[3];
     for (int side = 0; side < 2; side++) {

@@ -20,7 +20,7 @@ typedef struct {  /* per-sample coefficient maths for one block (+2 samples of l
     const REAL *ctl, const REAL *mod, int mod_ps, const REAL *q, int q_ps, const REAL *types, double sample_rate
 
 /* Coefficients of samples [t0, t0+n) of row b into k. */
-static inline void SUF(bq_fill)(SUF(bq_block) *k, int64_t b, int64_t t0, int n, int64_t T, const REAL *cutoff,
+INLINE void SUF(bq_fill)(SUF(bq_block) *k, int64_t b, int64_t t0, int n, int64_t T, const REAL *cutoff,
                                 int cutoff_ps, const REAL *ctl, const REAL *mod, int mod_ps, const REAL *q,
                                 int q_ps, const REAL *w, REAL sr, REAL hi) {
     const REAL *f_row = cutoff + b * (cutoff_ps ? T : 1), *q_row = q + b * (q_ps ? T : 1);
@@ -110,6 +110,54 @@ void SUF(biquad_forward)(BQ_ARGS, REAL *state, REAL *out) {
 
 /* Gradients of sum(grad * y). state_in: the (x1, x2, y1, y2) the forward started from
    (NULL: zeros); no gradient flows into it. g_ctl, g_mod, g_types may be NULL. */
+/* Chain the gradients G of (b0, b1, b2, a1, a2) at one sample to the (clamped) cutoff,
+   Q and the three type weights, through the cookbook formulas of bq_fill. */
+INLINE void SUF(bq_chain)(const double *G, double cs, double sn, double alpha, double ia0, double q,
+                          const REAL *w, REAL sr, double *d_fc, double *d_q, double *d_w) {
+    const double w_lp = w[0], w_hp = w[1], w_bp = w[2];
+    const double lp = (1.0 - cs) * 0.5, hp = (1.0 + cs) * 0.5;
+    const double n0 = w_lp * lp + w_hp * hp + w_bp * alpha, n1 = 2.0 * (w_lp * lp - w_hp * hp);
+    const double n2 = w_lp * lp + w_hp * hp - w_bp * alpha;
+    const double d_ia0 = G[0] * n0 + G[1] * n1 + G[2] * n2 - 2.0 * cs * G[3] + (1.0 - alpha) * G[4];
+    const double d_cs = ia0 * (0.5 * (G[0] + G[2]) * (w_hp - w_lp) - G[1] * (w_lp + w_hp)) - 2.0 * ia0 * G[3];
+    const double d_alpha = ia0 * w_bp * (G[0] - G[2]) - ia0 * G[4] - d_ia0 * ia0 * ia0;
+    const double d_sn = d_alpha / (2.0 * q);
+    *d_fc = (-sn * d_cs + cs * d_sn) * TWO_PI_D / sr;
+    *d_q = -d_alpha * sn / (2.0 * q * q);
+    d_w[0] = ia0 * (G[0] * lp + G[1] * 2.0 * lp + G[2] * lp);
+    d_w[1] = ia0 * (G[0] * hp - G[1] * 2.0 * hp + G[2] * hp);
+    d_w[2] = ia0 * alpha * (G[0] - G[2]);
+}
+
+/* Constant coefficients: the adjoint recursion for up to BQ_LANES rows at once, with the
+   five coefficient gradients summed on the fly; returns them in G[lane][5]. */
+INLINE void SUF(bq_backward_constant)(int lanes, int64_t T, const REAL *const *xs, const REAL *const *ys,
+                                      const REAL *const *gs, REAL *const *gxs, const REAL (*c)[BQ_LANES],
+                                      const REAL (*hist)[4], double (*G)[5]) {
+    double l1[BQ_LANES] = {0}, l2[BQ_LANES] = {0}, acc[BQ_LANES][5] = {{0}};
+    for (int64_t t = T - 1; t >= 2; t--) {
+        for (int j = 0; j < BQ_LANES; j++) {
+            const double l = (double)gs[j][t] - (double)c[3][j] * l1[j] - (double)c[4][j] * l2[j];
+            gxs[j][t] = (REAL)((double)c[0][j] * l + (double)c[1][j] * l1[j] + (double)c[2][j] * l2[j]);
+            acc[j][0] += l * xs[j][t]; acc[j][1] += l * xs[j][t - 1]; acc[j][2] += l * xs[j][t - 2];
+            acc[j][3] -= l * ys[j][t - 1]; acc[j][4] -= l * ys[j][t - 2];
+            l2[j] = l1[j]; l1[j] = l;
+        }
+    }
+    for (int j = 0; j < lanes; j++) {  /* the first two samples reach into the history */
+        for (int64_t t = (T < 2 ? T : 2) - 1; t >= 0; t--) {
+            const double l = (double)gs[j][t] - (double)c[3][j] * l1[j] - (double)c[4][j] * l2[j];
+            gxs[j][t] = (REAL)((double)c[0][j] * l + (double)c[1][j] * l1[j] + (double)c[2][j] * l2[j]);
+            const double x1 = t >= 1 ? xs[j][t - 1] : hist[j][0], x2 = t >= 2 ? xs[j][t - 2] : hist[j][1 - t];
+            const double y1 = t >= 1 ? ys[j][t - 1] : hist[j][2], y2 = t >= 2 ? ys[j][t - 2] : hist[j][3 - t];
+            acc[j][0] += l * xs[j][t]; acc[j][1] += l * x1; acc[j][2] += l * x2;
+            acc[j][3] -= l * y1; acc[j][4] -= l * y2;
+            l2[j] = l1[j]; l1[j] = l;
+        }
+        for (int i = 0; i < 5; i++) G[j][i] = acc[j][i];
+    }
+}
+
 void SUF(biquad_backward)(BQ_ARGS, const REAL *state_in, const REAL *yout, const REAL *grad,
                           REAL *g_x, REAL *g_cutoff, REAL *g_ctl, REAL *g_mod, REAL *g_q, REAL *g_types) {
     FTZ_BEGIN
@@ -118,6 +166,35 @@ void SUF(biquad_backward)(BQ_ARGS, const REAL *state_in, const REAL *yout, const
     SUF(bq_block) k;
     REAL lam[BLK], xp[BLK + 2], yp[BLK + 2];
     double part[6][BLK];  /* d cutoff (raw), d q, d weights x3, d mod */
+    if (!varying) {
+        for (int64_t b0 = row0; b0 < row1; b0 += BQ_LANES) {
+            const int lanes = (int)(row1 - b0 < BQ_LANES ? row1 - b0 : BQ_LANES);
+            const REAL *xs[BQ_LANES], *ys[BQ_LANES], *gs[BQ_LANES];
+            REAL *gxs[BQ_LANES], c[5][BQ_LANES], hist[BQ_LANES][4];
+            double G[BQ_LANES][5];
+            for (int j = 0; j < BQ_LANES; j++) {
+                const int64_t b = b0 + (j < lanes ? j : 0);  /* idle lanes recompute row b0 */
+                SUF(bq_fill)(&k, b, 0, 1, T, cutoff, cutoff_ps, ctl, mod, mod_ps, q, q_ps, types + 3 * b, sr, hi);
+                c[0][j] = k.b0[0]; c[1][j] = k.b1[0]; c[2][j] = k.b2[0]; c[3][j] = k.a1[0]; c[4][j] = k.a2[0];
+                xs[j] = x + b * T; ys[j] = yout + b * T; gs[j] = grad + b * T;
+                gxs[j] = j < lanes ? g_x + b * T : (REAL *)malloc(sizeof(REAL) * (size_t)T);
+                for (int i = 0; i < 4; i++) hist[j][i] = state_in ? state_in[4 * b + i] : 0;
+            }
+            SUF(bq_backward_constant)(lanes, T, xs, ys, gs, gxs, (const REAL (*)[BQ_LANES])c,
+                                      (const REAL (*)[4])hist, G);
+            for (int j = lanes; j < BQ_LANES; j++) free(gxs[j]);
+            for (int j = 0; j < lanes; j++) {
+                const int64_t b = b0 + j;
+                SUF(bq_fill)(&k, b, 0, 1, T, cutoff, cutoff_ps, ctl, mod, mod_ps, q, q_ps, types + 3 * b, sr, hi);
+                double d_fc, d_q, d_w[3];
+                SUF(bq_chain)(G[j], k.cs[0], k.sn[0], k.alpha[0], k.ia0[0], k.q[0], types + 3 * b, sr, &d_fc, &d_q, d_w);
+                g_cutoff[b] = (k.raw[0] < (REAL)10 || k.raw[0] > hi) ? (REAL)0 : (REAL)d_fc;
+                g_q[b] = (REAL)d_q;
+                if (g_types) for (int i = 0; i < 3; i++) g_types[3 * b + i] = (REAL)d_w[i];
+            }
+        }
+        row1 = row0;  /* done: skip the per-sample path below */
+    }
     for (int64_t b = row0; b < row1; b++) {
         const REAL *xr = x + b * T, *yr = yout + b * T, *g = grad + b * T;
         const REAL *w = types + 3 * b;
@@ -129,24 +206,11 @@ void SUF(biquad_backward)(BQ_ARGS, const REAL *state_in, const REAL *yout, const
         const int64_t last = ((T - 1) / BLK) * BLK;
         /* b1, a1 at t+1 and b2, a2 at t+2 may lie in the (already done) next block. */
         REAL next_b1 = 0, next_a1 = 0, next_b2[2] = {0, 0}, next_a2[2] = {0, 0};
-        int have_coef = 0;
         for (int64_t t0 = last; t0 >= 0; t0 -= BLK) {
             const int n = (int)(T - t0 < BLK ? T - t0 : BLK);
-            if (varying || !have_coef) {
-                SUF(bq_fill)(&k, b, t0, varying ? n : 1, T, cutoff, cutoff_ps, ctl, mod, mod_ps, q, q_ps, w, sr, hi);
-                if (!varying) {  /* constant: spread sample 0's coefficients over the block */
-                    for (int i = 1; i < BLK + 2; i++) {
-                        k.raw[i] = k.raw[0]; k.fc[i] = k.fc[0]; k.q[i] = k.q[0]; k.cs[i] = k.cs[0];
-                        k.sn[i] = k.sn[0]; k.alpha[i] = k.alpha[0]; k.ia0[i] = k.ia0[0];
-                        k.b0[i] = k.b0[0]; k.b1[i] = k.b1[0]; k.b2[i] = k.b2[0]; k.a1[i] = k.a1[0]; k.a2[i] = k.a2[0];
-                    }
-                    have_coef = 1;
-                }
-            }
-            if (varying) {
-                k.b1[n] = next_b1; k.a1[n] = next_a1;
-                k.b2[n] = next_b2[0]; k.a2[n] = next_a2[0]; k.b2[n + 1] = next_b2[1]; k.a2[n + 1] = next_a2[1];
-            }
+            SUF(bq_fill)(&k, b, t0, n, T, cutoff, cutoff_ps, ctl, mod, mod_ps, q, q_ps, w, sr, hi);
+            k.b1[n] = next_b1; k.a1[n] = next_a1;
+            k.b2[n] = next_b2[0]; k.a2[n] = next_a2[0]; k.b2[n + 1] = next_b2[1]; k.a2[n + 1] = next_a2[1];
             for (int i = n - 1; i >= 0; i--) {
                 double l = (double)g[t0 + i] - (double)k.a1[i + 1] * l1 - (double)k.a2[i + 2] * l2;
                 gx[t0 + i] = (REAL)((double)k.b0[i] * l + (double)k.b1[i + 1] * l1 + (double)k.b2[i + 2] * l2);
@@ -162,25 +226,14 @@ void SUF(biquad_backward)(BQ_ARGS, const REAL *state_in, const REAL *yout, const
                 yp[i] = t >= 0 ? yr[t] : hist[2 - t - 1];
             }
             for (int i = 0; i < n; i++) { xp[i + 2] = xr[t0 + i]; yp[i + 2] = yr[t0 + i]; }
-            const REAL w_lp = w[0], w_hp = w[1], w_bp = w[2];
             for (int i = 0; i < n; i++) {
                 const double l = lam[i];
-                const double G0 = l * xp[i + 2], G1 = l * xp[i + 1], G2 = l * xp[i], G3 = -l * yp[i + 1], G4 = -l * yp[i];
-                const double cs = k.cs[i], sn = k.sn[i], alpha = k.alpha[i], ia0 = k.ia0[i], qq = k.q[i];
-                const double lp = (1.0 - cs) * 0.5, hp = (1.0 + cs) * 0.5;
-                const double n0 = w_lp * lp + w_hp * hp + w_bp * alpha, n1 = 2.0 * (w_lp * lp - w_hp * hp);
-                const double n2 = w_lp * lp + w_hp * hp - w_bp * alpha;
-                const double d_ia0 = G0 * n0 + G1 * n1 + G2 * n2 - 2.0 * cs * G3 + (1.0 - alpha) * G4;
-                const double d_cs = ia0 * (0.5 * (G0 + G2) * (w_hp - w_lp) - G1 * (w_lp + w_hp)) - 2.0 * ia0 * G3;
-                const double d_alpha = ia0 * w_bp * (G0 - G2) - ia0 * G4 - d_ia0 * ia0 * ia0;
-                const double d_sn = d_alpha / (2.0 * qq);
+                const double G[5] = {l * xp[i + 2], l * xp[i + 1], l * xp[i], -l * yp[i + 1], -l * yp[i]};
+                double d_w[3];
+                SUF(bq_chain)(G, k.cs[i], k.sn[i], k.alpha[i], k.ia0[i], k.q[i], w, sr, &part[0][i], &part[1][i], d_w);
                 const REAL raw = k.raw[i];
-                const double d_fc = (raw < (REAL)10 || raw > hi) ? 0.0 : (-sn * d_cs + cs * d_sn) * TWO_PI_D / sr;
-                part[0][i] = d_fc;
-                part[1][i] = -d_alpha * sn / (2.0 * qq * qq);
-                part[2][i] = ia0 * (G0 * lp + G1 * 2.0 * lp + G2 * lp);
-                part[3][i] = ia0 * (G0 * hp - G1 * 2.0 * hp + G2 * hp);
-                part[4][i] = ia0 * alpha * (G0 - G2);
+                part[0][i] = (raw < (REAL)10 || raw > hi) ? 0.0 : part[0][i];
+                part[2][i] = d_w[0]; part[3][i] = d_w[1]; part[4][i] = d_w[2];
             }
             if (ctl) {  /* raw cutoff = base * 2^(m c): chain to base, mod and control */
                 const REAL *f_row = cutoff + b * (cutoff_ps ? T : 1), *c_row = ctl + b * T;

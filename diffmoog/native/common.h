@@ -4,6 +4,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+/* Helpers must inline into the vector loops; GCC's size heuristics would otherwise
+   keep some as calls in the larger kernels, which stops vectorisation. */
+#define INLINE static inline __attribute__((always_inline))
 /* glibc's libmvec has vector versions of these (>= 2.35 for expm1/exp2). Declaring them
    SIMD lets the compiler vectorise loops that call them, without -ffast-math (whose
    value-changing rewrites would make the kernels disagree with the PyTorch path). */
@@ -37,7 +40,7 @@ DIFFMOOG_SIMD double expm1(double); DIFFMOOG_SIMD double exp2(double); DIFFMOOG_
 #define BLK 256
 /* Sum of v[0..n) with eight independent partial sums: the compiler vectorises this
    without -fassociative-math (which would also reorder the DSP maths). */
-static inline double lane_sum(const double *v, int n) {
+INLINE double lane_sum(const double *v, int n) {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int i = 0;
     for (; i + 8 <= n; i += 8)

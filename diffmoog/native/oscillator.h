@@ -7,28 +7,28 @@ Shapes: 0 sine, 1 saw, 2 square, 3 triangle. Paths: 0 naive, 1 PolyBLEP, 2 addit
 Loops are specialised per (shape, path) so each compiles to branch-free vector code.
 */
 
-static inline REAL SUF(frac)(REAL x) { return x - FLOOR(x); }
+INLINE REAL SUF(frac)(REAL x) { return x - FLOOR(x); }
 
 /* Phase of sample n at a constant increment: the product in double is exact to ~1e-12
    cycles for any render length; the second frac catches a double just below 1 rounding
    up to 1.0 in float. */
-static inline REAL SUF(const_phase)(REAL inc, double n) {
+INLINE REAL SUF(const_phase)(REAL inc, double n) {
     double x = (double)inc * n;
     return SUF(frac)((REAL)(x - floor(x)));
 }
 
-static inline REAL SUF(step_width)(REAL inc) {  /* BLEP width in cycles, as render_waveform */
+INLINE REAL SUF(step_width)(REAL inc) {  /* BLEP width in cycles, as render_waveform */
     REAL a = FABS(inc);
     return a < (REAL)1e-7 ? (REAL)1e-7 : (a > (REAL)0.5 ? (REAL)0.5 : a);
 }
 
-static inline REAL SUF(step_width_slope)(REAL inc) {  /* d step_width / d inc */
+INLINE REAL SUF(step_width_slope)(REAL inc) {  /* d step_width / d inc */
     REAL a = FABS(inc);
     return (a >= (REAL)1e-7 && a <= (REAL)0.5) ? (inc > 0 ? (REAL)1 : (inc < 0 ? (REAL)-1 : (REAL)0)) : (REAL)0;
 }
 
 /* PolyBLEP residual for a downward step of 2 at phase 0, with d/dp and d/ddt. */
-static inline REAL SUF(blep)(REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
+INLINE REAL SUF(blep)(REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
     REAL d = p - RINT(p);
     REAL u = d / dt;
     REAL y = u < (REAL)-1 ? (REAL)-1 : (u > (REAL)1 ? (REAL)1 : u);
@@ -40,7 +40,7 @@ static inline REAL SUF(blep)(REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
 }
 
 /* PolyBLAMP residual (integrated BLEP) for a unit slope change at phase 0. */
-static inline REAL SUF(blamp)(REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
+INLINE REAL SUF(blamp)(REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
     REAL a = (REAL)1 - p / dt, bb = (REAL)1 + (p - (REAL)1) / dt;
     int after = p < dt, before = !after && p > (REAL)1 - dt;
     *d_p = after ? -a * a / ((REAL)2 * dt) : (before ? bb * bb / ((REAL)2 * dt) : (REAL)0);
@@ -50,7 +50,7 @@ static inline REAL SUF(blamp)(REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
 }
 
 /* Fourier series with at most 8 harmonics, each fading out just below Nyquist (additive.py). */
-static inline REAL SUF(additive)(int shape, REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
+INLINE REAL SUF(additive)(int shape, REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
     const int step = shape == 1 ? 1 : 2;
     const int use_cos = shape == 3;
     REAL theta = (REAL)TWO_PI_D * p;
@@ -82,7 +82,7 @@ static inline REAL SUF(additive)(int shape, REAL p, REAL dt, REAL *d_p, REAL *d_
 
 /* One waveform sample w(p, dt) with dw/dp and dw/ddt; shape and path are constants at
    every call site, so the branches fold away. */
-static inline REAL SUF(wave)(int shape, int path, REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
+INLINE REAL SUF(wave)(int shape, int path, REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
     REAL bp, bdt, bp2, bdt2;
     *d_dt = 0;
     if (shape == 0) {
@@ -120,7 +120,7 @@ static inline REAL SUF(wave)(int shape, int path, REAL p, REAL dt, REAL *d_p, RE
 
 /* w(p, dt) where the additive/PolyBLEP choice is made per sample (path 3: a pitch sweep
    crossing the threshold inside a block). Both are computed; the select vectorises. */
-static inline REAL SUF(wave_any)(int shape, int path, REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
+INLINE REAL SUF(wave_any)(int shape, int path, REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
     if (path != 3) return SUF(wave)(shape, path, p, dt, d_p, d_dt);
     REAL ap, adt, bp, bdt;
     REAL a = SUF(wave)(shape, 2, p, dt, &ap, &adt), b = SUF(wave)(shape, 1, p, dt, &bp, &bdt);
@@ -195,8 +195,19 @@ void SUF(osc_forward)(int64_t row0, int64_t row1, int64_t T,
     FTZ_END
 }
 
+/* Sum of v[0..n) in double, with eight partial sums (vectorises without reassociation). */
+INLINE double SUF(block_sum)(const REAL *v, int n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += (double)v[i + j];
+    for (; i < n; i++) acc[0] += (double)v[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 /* Gradients of sum(grad * out) w.r.t. freq, amp, ctl, mod. Each g_* has its input's shape
-   (per-row sums for per-row inputs); g_ctl/g_mod may be NULL when not needed. */
+   (per-row sums for per-row inputs); g_ctl/g_mod may be NULL when not needed.
+   Per-sample terms are float work in vector loops; sums over time accumulate in double. */
 void SUF(osc_backward)(int64_t row0, int64_t row1, int64_t T,
                        const REAL *freq, int freq_ps, const REAL *amp, int amp_ps,
                        const REAL *ctl, const REAL *mod, int mod_ps,
@@ -205,14 +216,14 @@ void SUF(osc_backward)(int64_t row0, int64_t row1, int64_t T,
                        REAL *g_freq, REAL *g_amp, REAL *g_ctl, REAL *g_mod) {
     FTZ_BEGIN
     const REAL sr = (REAL)sample_rate;
-    REAL p[BLK], dt[BLK], inc[BLK];
-    double amp_part[BLK], inc_part[BLK];
+    REAL p[BLK], dt[BLK], inc[BLK], ga[BLK], amp_part[BLK], inc_part[BLK], ramp[BLK];
     /* Time-varying pitch: dL/dp and the step-width path to dL/dinc, for the whole row. */
-    double *to_phase = 0, *direct = 0;
+    REAL *to_phase = 0, *direct = 0;
     if (ctl || freq_ps) {
-        to_phase = (double *)malloc(sizeof(double) * 2 * (size_t)T);
+        to_phase = (REAL *)malloc(sizeof(REAL) * 2 * (size_t)T);
         direct = to_phase + T;
     }
+    for (int i = 0; i < BLK; i++) ramp[i] = (REAL)i;
     for (int64_t b = row0; b < row1; b++) {
         OSC_ROW_SETUP
         const REAL *g = grad + b * T;
@@ -221,23 +232,41 @@ void SUF(osc_backward)(int64_t row0, int64_t row1, int64_t T,
             const int n = (int)(T - t0 < BLK ? T - t0 : BLK);
             OSC_FILL_BLOCK
             const REAL *gb = g + t0;
-            const double first = (double)(start + t0);
-#define OSC_BWD(S, P) \
-            for (int i = 0; i < n; i++) { \
-                REAL dp_, ddt_; \
-                REAL w = SUF(wave_any)(S, P, p[i], dt[i], &dp_, &ddt_); \
-                double a = amp_ps ? (double)a_row[t0 + i] : (double)a_row[0]; \
-                double ga = (double)gb[i] * a; \
-                amp_part[i] = (double)gb[i] * w; \
-                double via_dt = ga * ddt_ * SUF(step_width_slope)(inc[i]); \
-                if (const_pitch) inc_part[i] = ga * dp_ * (first + (double)i) + via_dt; \
-                else { to_phase[t0 + i] = ga * dp_; direct[t0 + i] = via_dt; } \
+            if (amp_ps) for (int i = 0; i < n; i++) ga[i] = gb[i] * a_row[t0 + i];
+            else for (int i = 0; i < n; i++) ga[i] = gb[i] * a_row[0];
+            if (const_pitch) {
+                /* dp/dinc = n (absolute sample index): split as first + i, both exact in float
+                   only up to 2^24, so the first-sample part is summed separately in double. */
+                REAL *dp_sum = inc_part;
+                double first_sum = 0;
+                const REAL slope = SUF(step_width_slope)(inc0);
+#define OSC_BWD_CONST(S, P) \
+                for (int i = 0; i < n; i++) { \
+                    REAL dp_, ddt_; \
+                    REAL w = SUF(wave_any)(S, P, p[i], dt[i], &dp_, &ddt_); \
+                    amp_part[i] = gb[i] * w; \
+                    dp_sum[i] = ga[i] * dp_; \
+                    to_local[i] = ga[i] * (dp_ * ramp[i] + ddt_ * slope); \
+                }
+                REAL *to_local = inc;  /* scratch: inc[] is constant (inc0) here */
+                OSC_DISPATCH(OSC_BWD_CONST)
+#undef OSC_BWD_CONST
+                first_sum = SUF(block_sum)(dp_sum, n);
+                inc_sum += (double)(start + t0) * first_sum + SUF(block_sum)(to_local, n);
+            } else {
+#define OSC_BWD_VAR(S, P) \
+                for (int i = 0; i < n; i++) { \
+                    REAL dp_, ddt_; \
+                    REAL w = SUF(wave_any)(S, P, p[i], dt[i], &dp_, &ddt_); \
+                    amp_part[i] = gb[i] * w; \
+                    to_phase[t0 + i] = ga[i] * dp_; \
+                    direct[t0 + i] = ga[i] * ddt_ * SUF(step_width_slope)(inc[i]); \
+                }
+                OSC_DISPATCH(OSC_BWD_VAR)
+#undef OSC_BWD_VAR
             }
-            OSC_DISPATCH(OSC_BWD)
-#undef OSC_BWD
-            if (amp_ps) for (int i = 0; i < n; i++) g_amp[b * T + t0 + i] = (REAL)amp_part[i];
-            else amp_sum += lane_sum(amp_part, n);
-            if (const_pitch) inc_sum += lane_sum(inc_part, n);
+            if (amp_ps) for (int i = 0; i < n; i++) g_amp[b * T + t0 + i] = amp_part[i];
+            else amp_sum += SUF(block_sum)(amp_part, n);
         }
         if (!amp_ps) g_amp[b] = (REAL)amp_sum;
         if (const_pitch) { g_freq[b] = (REAL)(inc_sum / sr); continue; }
@@ -245,29 +274,30 @@ void SUF(osc_backward)(int64_t row0, int64_t row1, int64_t T,
         double later = 0;
         for (int64_t t = T - 1; t >= 0; t--) {
             double own = direct[t];
-            direct[t] = (later + own) / sr;  /* now dL/d(frequency at t) */
-            later += to_phase[t];
+            direct[t] = (REAL)((later + own) / sr);  /* now dL/d(frequency at t) */
+            later += (double)to_phase[t];
         }
         if (!ctl) {
-            for (int64_t t = 0; t < T; t++) g_freq[b * T + t] = (REAL)direct[t];
+            for (int64_t t = 0; t < T; t++) g_freq[b * T + t] = direct[t];
             continue;
         }
         double freq_sum = 0, mod_sum = 0;
         for (int64_t t0 = 0; t0 < T; t0 += BLK) {
             const int n = (int)(T - t0 < BLK ? T - t0 : BLK);
+            const REAL *c_blk = c_row + t0, *d_blk = direct + t0;
             for (int i = 0; i < n; i++) {
-                int64_t t = t0 + i;
-                double base = f_row[t * freq_ps], m = m_row[t * mod_ps], c = c_row[t];
-                double swing = (double)EXP2((REAL)(m_row[t * mod_ps] * c_row[t]));
-                double d_log = direct[t] * base * swing * LN2_D;  /* dL/d(m*c) */
-                amp_part[i] = direct[t] * swing;  /* reused as scratch: dL/dbase */
-                inc_part[i] = d_log * c;          /* dL/dmod */
-                if (g_ctl) g_ctl[b * T + t] = (REAL)(d_log * m);
+                const REAL base = f_row[(t0 + i) * freq_ps], m = m_row[(t0 + i) * mod_ps], c = c_blk[i];
+                const REAL swing = EXP2(m * c);
+                const REAL d_log = d_blk[i] * base * swing * (REAL)LN2_D;  /* dL/d(m*c) */
+                amp_part[i] = d_blk[i] * swing;  /* scratch: dL/dbase */
+                inc_part[i] = d_log * c;         /* scratch: dL/dmod */
+                ga[i] = d_log * m;               /* scratch: dL/dctl */
             }
-            if (freq_ps) for (int i = 0; i < n; i++) g_freq[b * T + t0 + i] = (REAL)amp_part[i];
-            else freq_sum += lane_sum(amp_part, n);
-            if (g_mod && mod_ps) for (int i = 0; i < n; i++) g_mod[b * T + t0 + i] = (REAL)inc_part[i];
-            else mod_sum += lane_sum(inc_part, n);
+            if (g_ctl) for (int i = 0; i < n; i++) g_ctl[b * T + t0 + i] = ga[i];
+            if (freq_ps) for (int i = 0; i < n; i++) g_freq[b * T + t0 + i] = amp_part[i];
+            else freq_sum += SUF(block_sum)(amp_part, n);
+            if (g_mod && mod_ps) for (int i = 0; i < n; i++) g_mod[b * T + t0 + i] = inc_part[i];
+            else mod_sum += SUF(block_sum)(inc_part, n);
         }
         if (!freq_ps) g_freq[b] = (REAL)freq_sum;
         if (g_mod && !mod_ps) g_mod[b] = (REAL)mod_sum;
