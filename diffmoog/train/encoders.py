@@ -97,11 +97,19 @@ class Encoder(nn.Module):
         return cls(heads, chain.sample_rate, features, model)
 
     def embed(self, audio: torch.Tensor) -> torch.Tensor:
-        feats = (self.features(audio) + FEATURE_SHIFT) / FEATURE_SCALE
-        return self.trunk(self.body(feats))
+        return self.embed_features(self.features(audio))
+
+    def embed_features(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.trunk(self.body((feats + FEATURE_SHIFT) / FEATURE_SCALE))
 
     def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
-        hidden = self.embed(audio)
+        return self.heads_from(self.embed(audio))
+
+    def from_features(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`forward` given `self.features(audio)` (benchmarks time the two apart)."""
+        return self.heads_from(self.embed_features(feats))
+
+    def heads_from(self, hidden: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {}
         for key, _, categorical in self.heads_spec:
             value = self.heads[_head_name(key)](hidden).float()

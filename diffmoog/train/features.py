@@ -10,6 +10,8 @@ import math
 import torch
 from torch import nn
 
+from diffmoog.train import stft
+
 LOG_EPS = 1e-5
 
 
@@ -69,8 +71,10 @@ class LogMel(nn.Module):
         return self.filters.shape[0]
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        power = stft_power(audio.float(), self.n_fft, self.hop)
-        return torch.log(torch.einsum("mf,bft->bmt", self.filters, power) + LOG_EPS)
+        # Frames-major power and one matmul: no transposed copies of the spectrum. The result is a
+        # transposed view; the GRU body reads it frames-major again, without a copy.
+        mel = torch.matmul(stft.power(audio.float(), self.n_fft, self.hop), self.filters.T)
+        return torch.log(mel.add_(LOG_EPS)).transpose(1, 2)
 
 
 class LogSTFT(nn.Module):
@@ -85,7 +89,7 @@ class LogSTFT(nn.Module):
         return self.n_fft // 2 + 1
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return torch.log(stft_power(audio.float(), self.n_fft, self.hop) + LOG_EPS)
+        return torch.log(stft.power(audio.float(), self.n_fft, self.hop).add_(LOG_EPS)).transpose(1, 2)
 
 
 def make_features(kind: str, sample_rate: int, n_fft: int, hop: int, n_mels: int,
