@@ -34,7 +34,11 @@ def os_errors(path):
 
 def temp_name(path: Path) -> Path:
     # A dot-prefixed sibling: same folder (so os.replace is atomic), ignored by "*.wav" globs.
-    return path.with_name(f".{path.name}.part")
+    return path.with_name(temp_basename(path.name))
+
+
+def temp_basename(name: str) -> str:
+    return f".{name}.part"
 
 
 def write_bytes_atomic(path: Path, *chunks) -> None:

@@ -5,6 +5,7 @@ removed after it. Any shard's process may finalize; a lock makes sure only one d
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 
@@ -12,7 +13,7 @@ import diffmoog
 from diffmoog.data_gen import tables, wavfile
 from diffmoog.data_gen.fileio import DiskError, os_errors, temp_name, write_json_atomic
 from diffmoog.data_gen.items import MAX_RETRIES, SILENCE_PEAK, disk_samples
-from diffmoog.data_gen.layout import id_width, item_id
+from diffmoog.data_gen.layout import id_width, item_id, wav_name
 from diffmoog.data_gen.manifest import FileLock, ShardFiles
 from diffmoog.data_gen.options import chain_json
 from diffmoog.data_gen.prepare import utc_now
@@ -35,14 +36,10 @@ def complete_shard_set(layout, prefer: int) -> list | None:
 def repair_wavs(opts, renderer) -> int:
     """Re-render any wav that is missing or has the wrong length (e.g. lost in a power cut)."""
     width, expected = id_width(opts.size), wavfile.file_size(opts.n_samples, opts.float32)
-    missing = []
-    for index in range(opts.size):
-        path = opts.layout.wav(item_id(index, width))
-        try:
-            if path.stat().st_size != expected:
-                missing.append(index)
-        except FileNotFoundError:
-            missing.append(index)
+    with os_errors(opts.layout.wav_dir), os.scandir(opts.layout.wav_dir) as entries:  # one listing, no Paths
+        good = {entry.name for entry in entries
+                if entry.name.endswith(".wav") and entry.stat(follow_symlinks=False).st_size == expected}
+    missing = [index for index in range(opts.size) if wav_name(item_id(index, width)) not in good]
     for index in missing:
         row = disk_samples(renderer.render(index, 1).audio.numpy(), opts.float32)[0]
         wavfile.write(opts.layout.wav(item_id(index, width)), row, opts.sample_rate)

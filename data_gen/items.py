@@ -49,15 +49,26 @@ def noise_keys(chain, seed: int, split: str, indices, retries) -> torch.Tensor:
 
 
 def to_pcm16(audio: np.ndarray) -> np.ndarray:
-    """float32 [-1, 1] -> int16 (what the wav files hold), rounding and clipping.
+    """float32 [-1, 1] -> int16 (what the wav files hold), rounding and clipping."""
+    return pcm16_into(audio, np.empty(audio.shape, np.int16), np.empty(audio.shape, np.float32))
 
-    numpy rather than torch: it releases the GIL, so writer threads convert while the
-    main thread renders, and it is not slowed by torch's intra-op threads.
+
+# Rows whose peak is below this round into [-32767, 32767] (|x| * 32768 < 32767.5), so
+# they skip the clip. Exact in float32.
+NO_CLIP_BELOW = 1.0 - 2.0 ** -16
+
+
+def pcm16_into(audio: np.ndarray, out: np.ndarray, scratch: np.ndarray, peak: float = np.inf) -> np.ndarray:
+    """to_pcm16 into preallocated `out` (int16) via `scratch` (float32), without allocating.
+
+    Writers call it one row at a time so every pass stays in cache; numpy releases the GIL,
+    so they convert while the main thread renders. Clipping before rounding equals clipping
+    after it (the bounds are integers); `peak` (max |audio|) lets quiet rows skip the clip.
     """
-    scaled = audio * np.float32(PCM16_SCALE)  # exact: a power of two
-    np.rint(scaled, out=scaled)
-    np.clip(scaled, -32768, 32767, out=scaled)
-    return scaled.astype(np.int16)
+    np.multiply(audio, np.float32(PCM16_SCALE), out=scratch)  # exact: a power of two
+    if not peak < NO_CLIP_BELOW:
+        np.clip(scratch, -32768, 32767, out=scratch)
+    return np.rint(scratch, out=out, casting="unsafe")
 
 
 def from_pcm16(pcm: np.ndarray) -> np.ndarray:

@@ -20,6 +20,10 @@ def item_id(index: int, width: int = 6) -> str:
     return f"{index:0{width}d}"
 
 
+def wav_name(item: str) -> str:
+    return f"{item}.wav"
+
+
 def shard_range(size: int, shard: int, shards: int) -> tuple[int, int]:
     """Contiguous index range [start, end) of shard `shard` of `shards`."""
     return size * shard // shards, size * (shard + 1) // shards
@@ -54,7 +58,7 @@ class SplitLayout:
         return self.progress / "run.json"
 
     def wav(self, item: str) -> Path:
-        return self.wav_dir / f"{item}.wav"
+        return self.wav_dir / wav_name(item)
 
     def shard_stem(self, shard: int, shards: int) -> Path:
         return self.progress / f"shard-{shard}-of-{shards}"

@@ -1,7 +1,9 @@
 """Generate one shard: render batches, write wavs on worker threads, append CSV rows, record progress.
 
-Rendering batch k+1 overlaps with writing batch k (file I/O releases the GIL), and at most
-two batches are alive at once, so memory does not grow with --size.
+Rendering batch k+1 overlaps with writing batch k (numpy and file I/O release the GIL), and
+at most two batches are alive at once, so memory does not grow with --size. Per-sound work
+is kept to a row conversion and four syscalls (open, write, close, rename); everything
+else (CSV text, manifest) happens once per batch.
 """
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ import inspect
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from tqdm import tqdm
 
 from diffmoog.data_gen import tables, wavfile
 from diffmoog.data_gen.fileio import os_errors
-from diffmoog.data_gen.items import ItemRenderer, disk_samples
-from diffmoog.data_gen.layout import id_width, item_id, shard_range
+from diffmoog.data_gen.items import ItemRenderer, pcm16_into
+from diffmoog.data_gen.layout import id_width, item_id, shard_range, wav_name
 from diffmoog.data_gen.manifest import FileLock, ShardFiles, ShardProgress
 from diffmoog.errors import DiffmoogError
 
@@ -27,10 +30,16 @@ def make_renderer(opts) -> ItemRenderer:
                         opts.note_off, opts.device, compiled=opts.compile, pad_to=opts.batch_size)
 
 
-def write_rows(paths, rows, sample_rate, float32):
-    """Convert and write a chunk of rows (numpy releases the GIL: this overlaps rendering)."""
-    for path, row in zip(paths, disk_samples(rows, float32)):
-        wavfile.write(path, row, sample_rate)
+def write_rows(folder: wavfile.WavFolder, names, rows, peaks, float32: bool) -> None:
+    """Convert a chunk of rows one at a time into one reused file image and write each."""
+    data, samples = folder.image()
+    scratch = None if float32 else np.empty(samples.shape, np.float32)
+    for name, row, peak in zip(names, rows, peaks):
+        if float32:
+            samples[:] = row
+        else:
+            pcm16_into(row, samples, scratch, peak)
+        folder.write(name, data)
 
 
 def _remove_stale_temps(opts, start: int, end: int) -> None:
@@ -69,10 +78,11 @@ class ShardWriter:
         bar = tqdm(total=end - start, initial=progress.done, unit="snd", smoothing=0.1, mininterval=0.5,
                    desc=f"{self.opts.name}/{self.opts.split}" + (f" {self.shard}/{self.shards}" if self.shards > 1 else ""),
                    disable=not self.opts.progress_bar, dynamic_ncols=True)
-        with open_parts(self.files) as (params_f, normal_f), ThreadPoolExecutor(self.opts.workers) as pool:
+        folder = wavfile.WavFolder(self.layout.wav_dir, self.opts.n_samples, self.opts.sample_rate, self.opts.float32)
+        with open_parts(self.files) as (params_f, normal_f), folder, ThreadPoolExecutor(self.opts.workers) as pool:
             pending, self._clock = None, time.perf_counter()
             for index in range(first, end, self.opts.batch_size):
-                job = self._submit(pool, index, min(self.opts.batch_size, end - index))
+                job = self._submit(pool, folder, index, min(self.opts.batch_size, end - index))
                 if pending:
                     self._commit(pending, progress, params_f, normal_f, bar)
                 pending = job
@@ -81,13 +91,12 @@ class ShardWriter:
         bar.close()
         return progress, end - first
 
-    def _submit(self, pool, index: int, count: int):
+    def _submit(self, pool, folder, index: int, count: int):
         batch = self.renderer.render(index, count)
         ids = [item_id(i, self.width) for i in range(index, index + count)]
-        rows = batch.audio.numpy()
-        paths = [self.layout.wav(i) for i in ids]
+        names, rows, peaks = [wav_name(i) for i in ids], batch.audio.numpy(), batch.peak.tolist()
         step = -(-count // self.opts.workers)
-        futures = [pool.submit(write_rows, paths[j:j + step], rows[j:j + step], self.opts.sample_rate,
+        futures = [pool.submit(write_rows, folder, names[j:j + step], rows[j:j + step], peaks[j:j + step],
                                self.opts.float32)
                    for j in range(0, count, step)]
         text = tables.rows(self.opts.chain, batch.params, batch.retries.numpy(), ids)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 RETRIES = "retries"
+FLOAT = "%.9g"  # 9 significant digits: float32 values survive the round trip
 
 
 def params_header(chain) -> list[str]:
@@ -35,22 +36,25 @@ def header_line(columns: list[str]) -> str:
     return ",".join(columns) + "\n"
 
 
-def _fmt(values: np.ndarray) -> np.ndarray:
-    return np.char.mod("%.9g", values.astype(np.float64))
-
-
 def rows(chain, params: dict, retries, ids: list[str]) -> tuple[str, str]:
     """CSV lines (physical, normalised) for one batch of normalised params."""
     physical = chain.to_physical(params)
-    columns = [np.asarray(ids)]
+    columns, formats = [ids], ["%s"]
     for fp in chain.free_params:
         value = physical[fp.key].cpu().numpy()
-        columns.append(np.asarray(fp.param.choices)[value] if fp.param.is_categorical else _fmt(value))
-    columns.append(np.asarray(retries).astype(str))
-    vector = chain.to_vector(params).cpu().numpy().astype(np.float32)
-    normal = [np.asarray(ids)] + [_fmt(vector[:, j]) for j in range(vector.shape[1])]
-    return _join(columns), _join(normal)
+        if fp.param.is_categorical:
+            columns.append(np.asarray(fp.param.choices)[value].tolist())
+            formats.append("%s")
+        else:
+            columns.append(value.astype(np.float64).tolist())
+            formats.append(FLOAT)
+    columns.append(np.asarray(retries).tolist())
+    formats.append("%d")
+    vector = chain.to_vector(params).cpu().numpy().astype(np.float32).astype(np.float64)
+    return _join(columns, formats), _join([ids, *vector.T.tolist()], ["%s"] + [FLOAT] * vector.shape[1])
 
 
-def _join(columns: list[np.ndarray]) -> str:
-    return "".join(",".join(row) + "\n" for row in zip(*(c.tolist() for c in columns)))
+def _join(columns: list[list], formats: list[str]) -> str:
+    """One %-format per row: the cost is per row, not per value."""
+    line = ",".join(formats) + "\n"
+    return "".join([line % row for row in zip(*columns)])

@@ -5,6 +5,7 @@ import errno
 import os
 
 import pytest
+import soundfile
 
 import diffmoog.data_gen
 import diffmoog
@@ -106,6 +107,23 @@ def test_disk_full_names_the_file(tmp_path, monkeypatch):
         wavfile.write(target, wavfile.np.zeros(10, dtype="int16"), 8000)
     assert str(target.name) in str(caught.value)
     assert not target.exists()
+
+
+def test_disk_full_in_the_batch_writer_names_the_wav_and_leaves_no_temp(tmp_path, monkeypatch):
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with wavfile.WavFolder(tmp_path, 10, 8000) as folder:
+        data, samples = folder.image()
+        samples[:] = 7
+        folder.write("000000.wav", data)
+        monkeypatch.setattr(wavfile.os, "write", full)
+        with pytest.raises(DiffmoogError, match="disk full") as caught:
+            folder.write("000001.wav", data)
+    assert str(tmp_path / "000001.wav") in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000000.wav"]  # no temp file left behind
+    audio, rate = soundfile.read(tmp_path / "000000.wav", dtype="int16")
+    assert rate == 8000 and audio.tolist() == [7] * 10
 
 
 def test_missing_nsynth_module_is_a_clear_error(tmp_path, monkeypatch, capsys):

@@ -51,3 +51,20 @@ def test_pcm16_round_trip_is_exact_in_range_and_clips_outside():
     pcm = to_pcm16(x)
     assert pcm.tolist() == [0, 16384, -8192, 32767, -32768, 32767, -32768, 1]
     assert from_pcm16(pcm)[:3].tolist() == [0.0, 0.5, -0.25]
+
+
+def test_pcm16_rows_skip_the_clip_only_when_it_cannot_matter():
+    """The writers' per-row conversion (clip skipped when the peak allows) equals to_pcm16."""
+    import numpy as np
+    from diffmoog.data_gen.items import NO_CLIP_BELOW, pcm16_into
+    below = np.nextafter(np.float32(NO_CLIP_BELOW), np.float32(0))
+    edge = np.float32(32767.5 / 32768)  # rounds half to even: 32768 without the clip
+    rows = np.array([[0.1, -0.3, below, -below],  # peak below the bound: no clip needed
+                     [0.1, edge, -edge, 0.0],
+                     [NO_CLIP_BELOW, -2.0, 1.5, 0.25]], dtype=np.float32)
+    out, scratch = np.empty(4, np.int16), np.empty(4, np.float32)
+    for row in rows:
+        peak = float(np.abs(row).max())
+        assert pcm16_into(row, out, scratch, peak).tolist() == to_pcm16(row).tolist()
+    assert to_pcm16(rows[0]).tolist() == [3277, -9830, 32767, -32767]
+    assert to_pcm16(rows[1]).tolist() == [3277, 32767, -32768, 0]
