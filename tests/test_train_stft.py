@@ -1,11 +1,13 @@
 """The frames-major STFT and the multi-resolution STFT loss with a hand-written backward, checked
 against torch.stft, autograd and auraloss."""
+import shutil
+
 import pytest
 import torch
 
-from diffmoog.train import stft
+from diffmoog.train import stft, stft_native
 from diffmoog.train.losses import MRSTFTLoss
-from diffmoog.train.stft_loss import TargetSpectrum, stft_loss
+from diffmoog.train.stft_loss import mrstft_loss, target_spectra
 
 # (fft sizes, hops, window lengths): the defaults, and odd sizes / hops that do not divide the
 # FFT size / windows shorter than the FFT (the fold path, no Nyquist bin, a zero-padded window).
@@ -39,8 +41,17 @@ def test_frames_adjoint_is_the_adjoint_of_framing(n_fft, hop):
     assert torch.allclose(lhs, rhs, rtol=1e-10)
 
 
+@pytest.fixture(params=["native", "pytorch"])
+def kernels(request, monkeypatch):
+    """Run a test with the C per-bin kernels (stft_native) and with the PyTorch path."""
+    if request.param == "native" and not stft_native.usable(torch.zeros(1)):
+        pytest.skip("no C compiler: the native STFT-loss kernels cannot be built")
+    monkeypatch.setattr(stft_native, "enabled", request.param == "native")
+    return request.param
+
+
 @pytest.mark.parametrize("res", RESOLUTIONS)
-def test_fast_mrstft_matches_autograd_and_auraloss(res):
+def test_fast_mrstft_matches_autograd_and_auraloss(res, kernels):
     pred, target = _signals(6001)
     pred.requires_grad_(True)
     values, grads = {}, {}
@@ -56,12 +67,12 @@ def test_fast_mrstft_matches_autograd_and_auraloss(res):
 def test_fast_mrstft_finite_differences():
     """Float64 finite differences on a tiny signal (where the loss is smooth: no exact ties)."""
     pred, target = _signals(96, seed=3)
-    target_spec = TargetSpectrum(target[:1].double(), 32, 8, 24)
+    targets = target_spectra(target[:1].double(), [(32, 8, 24), (17, 5, 17)])
     x = pred[:1].double().requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda a: stft_loss(a, target_spec), (x,), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(lambda a: mrstft_loss(a, targets), (x,), eps=1e-6, atol=1e-6)
 
 
-def test_fast_mrstft_at_a_perfect_match_and_with_a_differentiable_target():
+def test_fast_mrstft_at_a_perfect_match_and_with_a_differentiable_target(kernels):
     pred, target = _signals(4000)
     same = target.clone().requires_grad_(True)
     value = MRSTFTLoss()(same, target)
@@ -73,7 +84,7 @@ def test_fast_mrstft_at_a_perfect_match_and_with_a_differentiable_target():
     assert target.grad is not None and target.grad.abs().sum() > 0
 
 
-def test_fast_mrstft_twice_through_a_retained_graph():
+def test_fast_mrstft_twice_through_a_retained_graph(kernels):
     pred, target = _signals(3000)
     pred.requires_grad_(True)
     loss = MRSTFTLoss()(pred, target)
@@ -102,3 +113,32 @@ def test_encoder_from_features_is_forward():
     audio, _ = _signals(4000)
     whole, parts = model(audio), model.from_features(model.features(audio))
     assert whole.keys() == parts.keys() and all(torch.equal(whole[k], parts[k]) for k in whole)
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None, reason="no C compiler")
+def test_native_kernels_are_used_on_cpu_float32_only(monkeypatch):
+    assert stft_native.usable(torch.zeros(1))
+    assert not stft_native.usable(torch.zeros(1, dtype=torch.float64))  # float64: the PyTorch path
+    monkeypatch.setenv("DIFFMOOG_NATIVE", "0")
+    assert not stft_native.usable(torch.zeros(1))
+
+
+def test_native_and_pytorch_paths_agree_on_a_nan_and_silence(monkeypatch):
+    """A NaN in the prediction must give a NaN loss (the trainer stops on it), and silent frames
+    (every bin clamped) a finite one, on both paths."""
+    pred, target = _signals(3000)
+    pred[:, 1000:2000] = 0.0
+    target[:, 1000:2000] = 0.0
+    bad = pred.clone()
+    bad[1, 100] = float("nan")
+    results = []
+    for native in (True, False):
+        monkeypatch.setattr(stft_native, "enabled", native)
+        x = pred.clone().requires_grad_(True)
+        value = MRSTFTLoss()(x, target)
+        grad, = torch.autograd.grad(value, x)
+        results.append((value.detach(), grad))
+        assert torch.isnan(MRSTFTLoss()(bad, target))
+    (v_native, g_native), (v_torch, g_torch) = results
+    assert torch.allclose(v_native, v_torch, rtol=1e-5)
+    assert torch.isfinite(g_native).all() and torch.allclose(g_native, g_torch, rtol=1e-3, atol=1e-9)

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from diffmoog.train.features import LOG_EPS, mel_filterbank, stft_power
-from diffmoog.train.stft_loss import TargetSpectrum, stft_loss
+from diffmoog.train.stft_loss import mrstft_loss, target_spectra
 
 
 class ParamLoss(nn.Module):
@@ -64,9 +64,7 @@ class MRSTFTLoss(nn.Module):
         if self.impl == "auraloss":
             return self.loss(pred.float()[:, None], target.float()[:, None])
         if self.impl == "fast" and not target.requires_grad:
-            pred, target = pred.float(), target.float()
-            terms = [stft_loss(pred, TargetSpectrum(target, n_fft, hop, win)) for n_fft, hop, win in self.resolutions]
-            return torch.stack(terms).mean()
+            return mrstft_loss(pred.float(), target_spectra(target.float(), self.resolutions))
         return self._autograd(pred, target)
 
     def _autograd(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
