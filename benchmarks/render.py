@@ -3,9 +3,10 @@
 x realtime = (batch * duration_s) / seconds per render, the median of `--repeats` timed
 runs after one warm-up. Each chain is timed forward only and forward + backward (the
 gradient of a spectral-ish scalar, audio.square().mean(), w.r.t. the continuous normalised
-parameters, which require grad as an encoder's outputs would), in eager mode and, for the
-chains in --compile-chains, with `Chain.render(..., compiled=True)` (compile time is
-reported separately and not counted).
+parameters, which require grad as an encoder's outputs would), in eager mode (native CPU
+kernels when they build, see diffmoog/native), with --torch-path also on the pure-PyTorch
+module path, and, for the chains in --compile-chains, with `Chain.render(..., compiled=True)`
+(torch.compile of the PyTorch path; compile time is reported separately and not counted).
 
     .venv/bin/python benchmarks/render.py                       # all chains, ~4 minutes
     .venv/bin/python benchmarks/render.py --chains REDUCED_SIMPLE_OSC --repeats 7
@@ -23,6 +24,7 @@ import time
 import torch
 
 import diffmoog
+from diffmoog import native
 from diffmoog.errors import DiffmoogError
 from diffmoog.spec import builtin_chains, resolve_chain
 
@@ -32,8 +34,11 @@ TARGETS = {"REDUCED_SIMPLE_OSC": {"forward_x": 5000, "fwd_bwd_x": 1500},
 
 
 def time_render(chain: diffmoog.Chain, params: dict, backward: bool, compiled: bool,
-                duration: float, repeats: int) -> tuple[float, float]:
+                duration: float, repeats: int, torch_path: bool = False) -> tuple[float, float]:
     """(median seconds per render, seconds of the first, warm-up call)."""
+    if torch_path:
+        with native.disabled():
+            return time_render(chain, params, backward, compiled, duration, repeats)
     times = []
     for _ in range(repeats + 1):
         inputs = {k: v.clone().requires_grad_(backward and v.is_floating_point() and v.dim() == 1)
@@ -55,10 +60,12 @@ def bench_chain(chain: diffmoog.Chain, args, compile_it: bool) -> dict:
             diff = (chain.render(params, duration=args.duration, compiled=True)
                     - chain.render(params, duration=args.duration)).abs().max()
         out["compiled_vs_eager_max_abs_diff"] = float(f"{float(diff):.3g}")
-    modes = [("eager", False)] + ([("compiled", True)] if compile_it else [])
+    modes = [("eager", False)] + ([("torch_path", False)] if args.torch_path else []) \
+        + ([("compiled", True)] if compile_it else [])
     for mode, compiled in modes:
         for label, backward in (("forward", False), ("fwd_bwd", True)):
-            seconds, first = time_render(chain, params, backward, compiled, args.duration, args.repeats)
+            seconds, first = time_render(chain, params, backward, compiled, args.duration, args.repeats,
+                                         torch_path=mode == "torch_path")
             out[f"{mode}_{label}_x"] = round(audio_s / seconds, 1)
             if compiled:
                 out[f"compiled_{label}_first_call_s"] = round(first, 2)
@@ -75,6 +82,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     parser.add_argument("--no-compile", action="store_true", help="eager mode only")
+    parser.add_argument("--torch-path", action="store_true",
+                        help="also time the pure-PyTorch module path (what CUDA and torch.compile run)")
     args = parser.parse_args(argv)
     if args.batch < 1 or args.duration <= 0 or args.repeats < 1:
         print("error: --batch, --duration and --repeats must be positive", file=sys.stderr)
@@ -111,6 +120,7 @@ def main(argv=None) -> int:
         "batch": args.batch, "duration_s": args.duration,
         "sample_rate": sorted(sample_rates)[0] if len(sample_rates) == 1 else sorted(sample_rates),
         "repeats": args.repeats, "grad_wrt": "continuous normalised params",
+        "native_kernels": native.library() is not None,
         "results": results, "targets_met": targets,
     }
     print(json.dumps(report, indent=1))
