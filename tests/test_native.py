@@ -117,3 +117,20 @@ def test_biquad_block_state_matches_one_pass():
     state: dict = {}
     parts = [biquad(x[:, i:i + 300], cutoff, q, weights, 16000, state=state) for i in range(0, 1000, 300)]
     assert torch.equal(torch.cat(parts, -1), whole)
+
+
+def test_forked_child_gets_its_own_thread_pool():
+    """A forked process (a DataLoader worker) must not queue work on the parent's dead pool."""
+    import multiprocessing
+
+    assert _rows_covered() == list(range(64))  # creates the pool in this process
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_rows_covered).get(timeout=60) == list(range(64))
+
+
+def _rows_covered() -> list[int]:
+    """Rows that native.run hands out over two threads (a Python callable stands in for a kernel)."""
+    torch.set_num_threads(2)
+    seen = []
+    native.run(lambda row0, row1: seen.extend(range(row0.value, row1.value)), 64, 1 << 16)
+    return sorted(seen)

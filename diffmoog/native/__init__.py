@@ -44,7 +44,7 @@ _MIN_PARALLEL_SAMPLES = 1 << 16  # below this, thread hand-off costs more than i
 _lock = threading.Lock()
 _library: ctypes.CDLL | None = None
 _failed = False
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (owner pid, workers, pool)
 _enabled = True
 
 
@@ -144,10 +144,12 @@ def run(fn, batch: int, samples: int, *args) -> None:
     if threads <= 1 or batch * samples < _MIN_PARALLEL_SAMPLES:
         fn(ctypes.c_int64(0), ctypes.c_int64(batch), *args)
         return
-    if _pool is None or _pool._max_workers < threads - 1:
-        _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="diffmoog-native")
+    # A forked child (e.g. a DataLoader worker) inherits the pool object but not its threads.
+    if _pool is None or _pool[0] != os.getpid() or _pool[1] < threads - 1:
+        _pool = (os.getpid(), threads - 1,
+                 ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="diffmoog-native"))
     edges = [batch * i // threads for i in range(threads + 1)]
-    futures = [_pool.submit(fn, ctypes.c_int64(edges[i]), ctypes.c_int64(edges[i + 1]), *args)
+    futures = [_pool[2].submit(fn, ctypes.c_int64(edges[i]), ctypes.c_int64(edges[i + 1]), *args)
                for i in range(1, threads)]
     fn(ctypes.c_int64(edges[0]), ctypes.c_int64(edges[1]), *args)
     for future in futures:
