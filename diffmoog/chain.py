@@ -204,10 +204,12 @@ class Chain:
 
         `params` is a dict of normalised params, a flat vector, or None for the defaults.
         Device and dtype follow the params.
-        `compiled`: run the node graph through torch.compile, which fuses the pointwise
-        DSP into a few loops (several times faster on CPU). The first call per shape
-        compiles (tens of seconds, more with gradients); streamed renders (a context with
-        state) stay eager.
+        On CPU the oscillators, envelopes and filters run as fused native kernels
+        (diffmoog.native), forward and backward; elsewhere they run as PyTorch ops.
+        `compiled`: run the PyTorch module path through torch.compile instead, which fuses
+        its pointwise ops (worth it on CUDA; on CPU the native kernels are faster and need
+        no compile). The first call per shape compiles (tens of seconds, more with
+        gradients); streamed renders (a context with state) stay eager.
         """
         if params is None:
             params = self.defaults(1)
