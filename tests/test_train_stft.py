@@ -15,13 +15,22 @@ RESOLUTIONS = [((2048, 1024, 512), (512, 256, 128), (2048, 1024, 512)),
                ((511, 256, 128), (300, 64, 100), (400, 256, 90))]
 
 
+@pytest.fixture(params=["native", "pytorch"])
+def kernels(request, monkeypatch):
+    """Run a test with the C per-bin kernels (stft_native) and with the PyTorch path."""
+    if request.param == "native" and not stft_native.usable(torch.zeros(1)):
+        pytest.skip("no C compiler: the native STFT-loss kernels cannot be built")
+    monkeypatch.setattr(stft_native, "enabled", request.param == "native")
+    return request.param
+
+
 def _signals(n_samples, seed=1):
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(3, n_samples, generator=gen), 0.3 * torch.randn(3, n_samples, generator=gen)
 
 
 @pytest.mark.parametrize("n_fft,hop,win_length", [(1024, 256, 1024), (511, 100, 400), (64, 48, 64)])
-def test_power_matches_torch_stft(n_fft, hop, win_length):
+def test_power_matches_torch_stft(n_fft, hop, win_length, kernels):
     audio, _ = _signals(3001)
     ref = torch.stft(audio, n_fft, hop, win_length, torch.hann_window(win_length), return_complex=True)
     ref = (ref.real.square() + ref.imag.square()).transpose(1, 2)
@@ -39,15 +48,6 @@ def test_frames_adjoint_is_the_adjoint_of_framing(n_fft, hop):
     lhs = (framed * y).sum()
     rhs = (x * stft.frames_adjoint(y * win, x.shape[-1], hop)).sum()
     assert torch.allclose(lhs, rhs, rtol=1e-10)
-
-
-@pytest.fixture(params=["native", "pytorch"])
-def kernels(request, monkeypatch):
-    """Run a test with the C per-bin kernels (stft_native) and with the PyTorch path."""
-    if request.param == "native" and not stft_native.usable(torch.zeros(1)):
-        pytest.skip("no C compiler: the native STFT-loss kernels cannot be built")
-    monkeypatch.setattr(stft_native, "enabled", request.param == "native")
-    return request.param
 
 
 @pytest.mark.parametrize("res", RESOLUTIONS)
@@ -94,7 +94,7 @@ def test_fast_mrstft_twice_through_a_retained_graph(kernels):
 
 
 @pytest.mark.parametrize("kind", ["logmel", "stft"])
-def test_features_match_a_torch_stft_reference(kind):
+def test_features_match_a_torch_stft_reference(kind, kernels):
     from diffmoog.train.features import LOG_EPS, make_features, stft_power
     audio, _ = _signals(4000)
     audio[:, 3000:] *= 1e-39  # a denormal tail, as decaying synth sounds have: zeroed by the framing
@@ -142,3 +142,14 @@ def test_native_and_pytorch_paths_agree_on_a_nan_and_silence(monkeypatch):
     (v_native, g_native), (v_torch, g_torch) = results
     assert torch.allclose(v_native, v_torch, rtol=1e-5)
     assert torch.isfinite(g_native).all() and torch.allclose(g_native, g_torch, rtol=1e-3, atol=1e-9)
+
+
+@pytest.mark.skipif(not stft_native.usable(torch.zeros(1)), reason="no C compiler for the native kernels")
+@pytest.mark.parametrize("n_samples,n_fft,hop", [(3001, 512, 128), (257, 512, 100), (100, 63, 7)])
+def test_native_frames_equal_pytorch_frames(n_samples, n_fft, hop, monkeypatch):
+    audio, _ = _signals(n_samples)
+    audio[0, ::3] = 1e-40  # denormals read as 0 on both paths
+    win = stft.window(n_fft, n_fft, "cpu")
+    native = stft.frames(audio, n_fft, hop, win)
+    monkeypatch.setattr(stft_native, "enabled", False)
+    assert torch.equal(native, stft.frames(audio, n_fft, hop, win))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from diffmoog.train import stft_native
+
 _WINDOWS: dict[tuple, torch.Tensor] = {}
 
 
@@ -23,27 +25,25 @@ def window(n_fft: int, win_length: int, device, dtype=torch.float32) -> torch.Te
     return _WINDOWS[key]
 
 
-def flush_denormals(audio: torch.Tensor) -> torch.Tensor:
-    """`audio` with denormal floats (below 1.2e-38) set to 0, on CPU; unchanged elsewhere.
-
-    Why: synth sounds that decay to silence can end in denormals (rendered or stored before
-    the native kernels flushed them, 1 sample in 8 of the 4 s training sounds); x86 arithmetic
-    on them is ~100x slower, and the window product and the FFT took 2-4x longer."""
-    if audio.device.type != "cpu":
-        return audio
-    return audio.masked_fill(audio.abs() < torch.finfo(audio.dtype).tiny, 0.0)
-
-
 def frames(audio: torch.Tensor, n_fft: int, hop: int, win: torch.Tensor) -> torch.Tensor:
-    """Reflect-padded (centred), windowed frames `[batch, frames, n_fft]`."""
+    """Reflect-padded (centred), windowed frames `[batch, frames, n_fft]`, denormals set to 0.
+
+    Why zero denormals (below 1.2e-38): synth sounds that decay to silence can end in them
+    (1 sample in 8 of the 4 s training sounds, before the synth kernels flushed them; stored
+    datasets still have them); x86 arithmetic on them is ~100x slower, and the window product
+    and the FFT took 2-4x longer. No spectrum value that matters changes."""
+    if stft_native.usable(audio) and audio.shape[-1] > n_fft // 2:
+        return stft_native.frames(audio, n_fft, hop, win)
     padded = F.pad(audio[:, None], (n_fft // 2, n_fft // 2), mode="reflect")[:, 0]
+    if padded.device.type == "cpu":
+        padded = padded.masked_fill_(padded.abs() < torch.finfo(padded.dtype).tiny, 0.0)
     return padded.unfold(-1, n_fft, hop) * win
 
 
 def power(audio: torch.Tensor, n_fft: int, hop: int, win_length: int | None = None) -> torch.Tensor:
     """|STFT|^2 `[batch, frames, n_fft // 2 + 1]` (frames-major, unlike stft_power)."""
     win = window(n_fft, win_length or n_fft, audio.device, audio.dtype)
-    return power_of(torch.fft.rfft(frames(flush_denormals(audio), n_fft, hop, win)))
+    return power_of(torch.fft.rfft(frames(audio, n_fft, hop, win)))
 
 
 def power_of(spec: torch.Tensor) -> torch.Tensor:

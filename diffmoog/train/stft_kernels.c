@@ -85,3 +85,32 @@ void grad_bins(int64_t r0, int64_t r1, int64_t bins, int nyquist, const float *r
         }
     }
 }
+
+/* Windowed frames: rows [r0, r1) of `[batch * frames, n_fft]` from audio `[batch, samples]`,
+   centred with reflect padding (as torch.stft), denormal samples read as 0 (x86 arithmetic on
+   them is ~100x slower; synth tails decaying to silence end in them). */
+void frames(int64_t r0, int64_t r1, int64_t n_frames, int64_t samples, int64_t n_fft, int64_t hop,
+            const float *audio, const float *win, float *out) {
+    const int64_t pad = n_fft / 2;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = audio + (r / n_frames) * samples;
+        const int64_t start = (r % n_frames) * hop - pad;
+        float *o = out + r * n_fft;
+        if (start >= 0 && start + n_fft <= samples) {
+            const float *xs = x + start;
+#pragma omp simd
+            for (int64_t j = 0; j < n_fft; j++) {
+                float v = xs[j];
+                o[j] = (fabsf(v) < 1.17549435e-38f ? 0.0f : v) * win[j];
+            }
+        } else {
+            for (int64_t j = 0; j < n_fft; j++) {
+                int64_t i = start + j;
+                i = i < 0 ? -i : i;
+                i = i >= samples ? 2 * (samples - 1) - i : i;
+                float v = x[i];
+                o[j] = (fabsf(v) < 1.17549435e-38f ? 0.0f : v) * win[j];
+            }
+        }
+    }
+}

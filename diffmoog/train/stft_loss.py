@@ -39,18 +39,15 @@ class TargetSpectrum:
 
 
 def target_spectra(target: torch.Tensor, resolutions) -> list[TargetSpectrum]:
-    """`TargetSpectrum` per (n_fft, hop, win_length), denormals flushed once for all."""
-    with torch.no_grad():
-        target = stft.flush_denormals(target)
-        return [TargetSpectrum(target, n_fft, hop, win) for n_fft, hop, win in resolutions]
+    """`TargetSpectrum` per (n_fft, hop, win_length)."""
+    return [TargetSpectrum(target, n_fft, hop, win) for n_fft, hop, win in resolutions]
 
 
 class _MRSTFTLoss(torch.autograd.Function):
-    """Mean over resolutions; one Function so the prediction is flushed of denormals once."""
+    """Mean over resolutions (one Function: the backward adds the resolutions' gradients in place)."""
 
     @staticmethod
     def forward(ctx, pred: torch.Tensor, *targets: TargetSpectrum):
-        pred = stft.flush_denormals(pred)  # zeroes values below 1.2e-38: the gradient is unaffected
         total, saved = 0.0, []
         ctx.native = stft_native.usable(pred)
         for t in targets:

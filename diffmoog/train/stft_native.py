@@ -76,7 +76,7 @@ def _load() -> ctypes.CDLL | None:
             if not target.is_file():
                 _build(target, compiler)
             lib = ctypes.CDLL(str(target))
-            lib.target_bins.restype = lib.pred_bins.restype = lib.grad_bins.restype = None
+            lib.target_bins.restype = lib.pred_bins.restype = lib.grad_bins.restype = lib.frames.restype = None
             _library = lib
         except (OSError, subprocess.CalledProcessError) as error:
             detail = getattr(error, "stderr", "") or str(error)
@@ -127,3 +127,14 @@ def grad_bins(spec: torch.Tensor, diff: torch.Tensor, c_sc: float, c_log: float,
     native.run(_library.grad_bins, rows, bins, ctypes.c_int64(bins), ctypes.c_int(int(nyquist)), native.ptr(ri),
                native.ptr(diff), ctypes.c_float(c_sc), ctypes.c_float(c_log), native.ptr(grad))
     return torch.view_as_complex(grad)
+
+
+def frames(audio: torch.Tensor, n_fft: int, hop: int, win: torch.Tensor) -> torch.Tensor:
+    """`stft.frames` in one pass (padding, framing, denormals to 0, window)."""
+    audio, win = audio.contiguous(), win.contiguous()
+    batch, samples = audio.shape
+    n_frames = 1 + (samples + 2 * (n_fft // 2) - n_fft) // hop
+    out = torch.empty(batch, n_frames, n_fft, dtype=audio.dtype)
+    native.run(_library.frames, batch * n_frames, n_fft, ctypes.c_int64(n_frames), ctypes.c_int64(samples),
+               ctypes.c_int64(n_fft), ctypes.c_int64(hop), native.ptr(audio), native.ptr(win), native.ptr(out))
+    return out
