@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-bs", "--batch-size", type=int, default=64, help="sounds rendered at once (default 64)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     p.add_argument("--device", help="cpu | cuda (default: cuda when available)")
-    p.add_argument("--workers", type=int, default=2, help="threads writing wav files (default 2)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="threads writing wav files (default 1; more rarely help: creating files in one folder "
+                        "is serialised by the kernel, and the threads compete with rendering for the cores)")
     p.add_argument("--shard", type=shard_arg, default=(0, 1), metavar="i/N",
                    help="generate only shard i of N (all N shards together = the same dataset as one run)")
     p.add_argument("--force", action="store_true", help="delete an existing dataset at OUT/NAME/SPLIT and start over")
@@ -88,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_synth(args) -> int:
     import diffmoog
     from diffmoog.data_gen.create import create
+    from diffmoog.data_gen.malloc import keep_freed_memory
     from diffmoog.data_gen.options import GenOptions
+    keep_freed_memory()  # a whole process of same-sized batches: reuse memory, don't re-fault it
     opts = GenOptions(chain=diffmoog.Chain.load(args.chain), size=args.size, split=args.split, name=args.name,
                       out=args.out, sample_rate=args.sample_rate, duration=args.signal_duration,
                       note_off=args.note_off, batch_size=args.batch_size, seed=args.seed, device=args.device,

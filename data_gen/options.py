@@ -25,7 +25,7 @@ class GenOptions:
     batch_size: int = 64
     seed: int = 0
     device: str | None = None  # None: cuda when available
-    workers: int = 2
+    workers: int = 1  # wav-writing threads (see cli.py --workers)
     shard: tuple[int, int] = (0, 1)
     force: bool = False
     float32: bool = False
