@@ -153,3 +153,13 @@ def test_native_frames_equal_pytorch_frames(n_samples, n_fft, hop, monkeypatch):
     native = stft.frames(audio, n_fft, hop, win)
     monkeypatch.setattr(stft_native, "enabled", False)
     assert torch.equal(native, stft.frames(audio, n_fft, hop, win))
+
+
+def test_features_pass_gradients_to_audio():
+    """Framing needs no gradient in training, but a caller differentiating features w.r.t. the
+    audio still gets one (the C framing pass is skipped then)."""
+    from diffmoog.train.features import LogMel
+    audio, _ = _signals(2000)
+    audio.requires_grad_(True)
+    LogMel(16000, n_fft=256, hop=64, n_mels=16)(audio).sum().backward()
+    assert audio.grad is not None and torch.isfinite(audio.grad).all() and audio.grad.abs().sum() > 0

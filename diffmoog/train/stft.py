@@ -32,7 +32,9 @@ def frames(audio: torch.Tensor, n_fft: int, hop: int, win: torch.Tensor) -> torc
     (1 sample in 8 of the 4 s training sounds, before the synth kernels flushed them; stored
     datasets still have them); x86 arithmetic on them is ~100x slower, and the window product
     and the FFT took 2-4x longer. No spectrum value that matters changes."""
-    if stft_native.usable(audio) and audio.shape[-1] > n_fft // 2:
+    # The C pass has no autograd: only for audio that needs no gradient.
+    if not (audio.requires_grad and torch.is_grad_enabled()) and stft_native.usable(audio) \
+            and audio.shape[-1] > n_fft // 2:
         return stft_native.frames(audio, n_fft, hop, win)
     padded = F.pad(audio[:, None], (n_fft // 2, n_fft // 2), mode="reflect")[:, 0]
     if padded.device.type == "cpu":
