@@ -163,3 +163,15 @@ def test_features_pass_gradients_to_audio():
     audio.requires_grad_(True)
     LogMel(16000, n_fft=256, hop=64, n_mels=16)(audio).sum().backward()
     assert audio.grad is not None and torch.isfinite(audio.grad).all() and audio.grad.abs().sum() > 0
+
+
+@pytest.mark.skipif(not stft_native.usable(torch.zeros(1)), reason="no C compiler for the native kernels")
+@pytest.mark.parametrize("n_samples,n_fft,hop", [(3001, 512, 128), (257, 512, 100), (100, 63, 7)])
+def test_native_overlap_add_equals_frames_adjoint(n_samples, n_fft, hop):
+    win = stft.window(n_fft, n_fft - 2, "cpu")
+    n_frames = 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop
+    grad_frames = torch.randn(2, n_frames, n_fft, generator=torch.Generator().manual_seed(4))
+    ref = stft.frames_adjoint(grad_frames * win, n_samples, hop)
+    assert torch.allclose(stft_native.overlap_add(grad_frames, win, n_samples, hop), ref, atol=1e-5)
+    base = torch.ones(2, n_samples)
+    assert torch.allclose(stft_native.overlap_add(grad_frames, win, n_samples, hop, out=base), ref + 1, atol=1e-5)

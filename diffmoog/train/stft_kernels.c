@@ -114,3 +114,33 @@ void frames(int64_t r0, int64_t r1, int64_t n_frames, int64_t samples, int64_t n
         }
     }
 }
+
+/* The adjoint of `frames` (without the denormal step, which is not differentiated): rows
+   [b0, b1) of the audio gradient `[batch, samples]` from the frames' gradient
+   `[batch, frames, n_fft]`, windowed, overlap-added and folded back through the reflect
+   padding. Adds to `out` when `accumulate` (the resolutions of a loss share one gradient). */
+void overlap_add(int64_t b0, int64_t b1, int64_t n_frames, int64_t samples, int64_t n_fft, int64_t hop,
+                 const float *grad_frames, const float *win, int accumulate, float *out) {
+    const int64_t pad = n_fft / 2;
+    for (int64_t b = b0; b < b1; b++) {
+        float *o = out + b * samples;
+        if (!accumulate)
+            for (int64_t i = 0; i < samples; i++) o[i] = 0.0f;
+        for (int64_t f = 0; f < n_frames; f++) {
+            const float *g = grad_frames + (b * n_frames + f) * n_fft;
+            const int64_t start = f * hop - pad;
+            if (start >= 0 && start + n_fft <= samples) {
+                float *os = o + start;
+#pragma omp simd
+                for (int64_t j = 0; j < n_fft; j++) os[j] += g[j] * win[j];
+            } else {
+                for (int64_t j = 0; j < n_fft; j++) {
+                    int64_t i = start + j;
+                    i = i < 0 ? -i : i;
+                    i = i >= samples ? 2 * (samples - 1) - i : i;
+                    o[i] += g[j] * win[j];
+                }
+            }
+        }
+    }
+}

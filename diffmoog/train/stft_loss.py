@@ -93,8 +93,11 @@ class _MRSTFTLoss(torch.autograd.Function):
                     coef[..., -1] *= 2
                 # Not in place: `spec` is saved (a retained graph may run this backward again).
                 grad_spec = torch.view_as_complex(torch.view_as_real(spec) * coef[..., None])
-            grad_frames = torch.fft.irfft(grad_spec, n=t.n_fft, norm="forward").mul_(t.win)
-            part = stft.frames_adjoint(grad_frames, ctx.n_samples, t.hop)
+            grad_frames = torch.fft.irfft(grad_spec, n=t.n_fft, norm="forward")
+            if ctx.native:  # window, overlap-add, reflect fold and the sum over resolutions in one pass
+                grad = stft_native.overlap_add(grad_frames, t.win, ctx.n_samples, t.hop, out=grad)
+                continue
+            part = stft.frames_adjoint(grad_frames.mul_(t.win), ctx.n_samples, t.hop)
             grad = part if grad is None else grad.add_(part)
         return (grad, *(None for _ in ctx.targets))
 

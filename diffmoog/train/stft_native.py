@@ -76,7 +76,8 @@ def _load() -> ctypes.CDLL | None:
             if not target.is_file():
                 _build(target, compiler)
             lib = ctypes.CDLL(str(target))
-            lib.target_bins.restype = lib.pred_bins.restype = lib.grad_bins.restype = lib.frames.restype = None
+            for name in ("target_bins", "pred_bins", "grad_bins", "frames", "overlap_add"):
+                getattr(lib, name).restype = None
             _library = lib
         except (OSError, subprocess.CalledProcessError) as error:
             detail = getattr(error, "stderr", "") or str(error)
@@ -137,4 +138,18 @@ def frames(audio: torch.Tensor, n_fft: int, hop: int, win: torch.Tensor) -> torc
     out = torch.empty(batch, n_frames, n_fft, dtype=audio.dtype)
     native.run(_library.frames, batch * n_frames, n_fft, ctypes.c_int64(n_frames), ctypes.c_int64(samples),
                ctypes.c_int64(n_fft), ctypes.c_int64(hop), native.ptr(audio), native.ptr(win), native.ptr(out))
+    return out
+
+
+def overlap_add(grad_frames: torch.Tensor, win: torch.Tensor, samples: int, hop: int,
+                out: torch.Tensor | None = None) -> torch.Tensor:
+    """`stft.frames_adjoint(grad_frames * win, samples, hop)` in one pass, added to `out` if given."""
+    grad_frames, win = grad_frames.contiguous(), win.contiguous()
+    batch, n_frames, n_fft = grad_frames.shape
+    accumulate = out is not None
+    if out is None:
+        out = torch.empty(batch, samples, dtype=grad_frames.dtype)
+    native.run(_library.overlap_add, batch, n_frames * n_fft, ctypes.c_int64(n_frames), ctypes.c_int64(samples),
+               ctypes.c_int64(n_fft), ctypes.c_int64(hop), native.ptr(grad_frames), native.ptr(win),
+               ctypes.c_int(int(accumulate)), native.ptr(out))
     return out
