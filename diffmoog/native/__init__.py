@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 _HERE = Path(__file__).parent
-_SOURCES = ("kernels.c", "common.h", "oscillator.h", "adsr.h", "biquad.h")
+_HEADERS = ("common.h", "oscillator.h", "adsr.h", "biquad.h")
 # No -ffast-math: its rewrites change values (e.g. phase increments), so the kernels would
 # disagree with the PyTorch path. No FMA contraction either, for the same reason.
 # sin/cos are not builtins, so sin(x) and cos(x) are not merged into a scalar sincos call
@@ -42,13 +42,13 @@ _KERNELS = ("osc_forward", "osc_backward", "adsr_forward", "adsr_backward",
 _MIN_PARALLEL_SAMPLES = 1 << 16  # below this, thread hand-off costs more than it saves
 
 _lock = threading.Lock()
-_library: ctypes.CDLL | None = None
-_failed = False
+_libraries: dict[str, ctypes.CDLL | None] = {}  # by name; None: could not be built
 _pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (owner pid, workers, pool)
 _enabled = True
 
 
 def _cpu_signature() -> str:
+    """-march=native code is only valid on this CPU model: part of the library's cache key."""
     try:
         flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
                      if line.startswith("flags"))
@@ -57,16 +57,16 @@ def _cpu_signature() -> str:
     return platform.machine() + platform.processor() + flags
 
 
-def _build(target: Path, compiler: str) -> None:
+def _build(target: Path, compiler: str, source: Path, flags: list[str], scalar_define: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        command = [compiler, *_FLAGS, str(_HERE / "kernels.c"), "-o", tmp]
+        command = [compiler, *flags, str(source), "-o", tmp]
         try:
             subprocess.run(command + _LIBS, check=True, capture_output=True, text=True)
         except subprocess.CalledProcessError:  # no libmvec (not glibc/x86-64): scalar maths
-            subprocess.run(command + ["-DDIFFMOOG_SCALAR_MATH", "-lm"], check=True, capture_output=True, text=True)
+            subprocess.run(command + [f"-D{scalar_define}", "-lm"], check=True, capture_output=True, text=True)
         os.replace(tmp, target)  # atomic: a concurrent process sees the old file or the whole new one
     finally:
         if os.path.exists(tmp):
@@ -94,40 +94,52 @@ def _keep_freed_buffers() -> None:
         pass
 
 
-def library() -> ctypes.CDLL | None:
-    """The loaded kernel library, building it on first use; None if it cannot be built."""
-    global _library, _failed
-    if _library is not None or _failed:
-        return _library
+def load(name: str, source: Path, headers: tuple[Path, ...] = (), flags: list[str] | None = None,
+         scalar_define: str = "DIFFMOOG_SCALAR_MATH") -> ctypes.CDLL | None:
+    """Build (once per source version, flags and CPU) and load the C library `source`.
+
+    Returns None, with one warning, when it cannot be built (no compiler, or it fails).
+    `scalar_define` is defined for the retry without glibc's vector maths library.
+    """
+    if name in _libraries:
+        return _libraries[name]
     with _lock:
-        if _library is not None or _failed:
-            return _library
-        if os.environ.get("DIFFMOOG_NATIVE", "1") == "0":
-            _failed = True
-            return None
+        if name in _libraries:
+            return _libraries[name]
+        lib = None
+        flags = _FLAGS if flags is None else flags
         compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
         try:
+            if os.environ.get("DIFFMOOG_NATIVE", "1") == "0":
+                return None
             if compiler is None:
                 raise OSError("no C compiler (gcc/cc) on PATH")
             digest = hashlib.sha256()
-            for name in _SOURCES:
-                digest.update((_HERE / name).read_bytes())
-            digest.update(" ".join(_FLAGS + [compiler, _cpu_signature()]).encode())
+            for path in (source, *headers):
+                digest.update(path.read_bytes())
+            digest.update(" ".join(flags + [compiler, _cpu_signature()]).encode())
             cache = Path(os.environ.get("DIFFMOOG_CACHE", Path.home() / ".cache" / "diffmoog"))
-            target = cache / "native" / f"kernels-{digest.hexdigest()[:16]}.so"
+            target = cache / "native" / f"{name}-{digest.hexdigest()[:16]}.so"
             if not target.is_file():
-                _build(target, compiler)
+                _build(target, compiler, source, flags, scalar_define)
             lib = ctypes.CDLL(str(target))
-            for name in _KERNELS:
-                for suffix in ("_f32", "_f64"):
-                    getattr(lib, name + suffix).restype = None
-            _library = lib
             _keep_freed_buffers()
         except (OSError, subprocess.CalledProcessError) as error:
             detail = getattr(error, "stderr", "") or str(error)
-            warnings.warn(f"diffmoog: native kernels unavailable, using PyTorch ops ({detail.strip()[:300]})")
-            _failed = True
-        return _library
+            warnings.warn(f"diffmoog: native {name} kernels unavailable, using PyTorch ops ({detail.strip()[:300]})")
+        finally:
+            _libraries[name] = lib
+        return lib
+
+
+def library() -> ctypes.CDLL | None:
+    """The synth kernel library, built on first use; None if it cannot be built."""
+    lib = load("kernels", _HERE / "kernels.c", tuple(_HERE / h for h in _HEADERS))
+    if lib is not None and lib.osc_forward_f32.restype is not None:
+        for name in _KERNELS:
+            for suffix in ("_f32", "_f64"):
+                getattr(lib, name + suffix).restype = None
+    return lib
 
 
 def usable(*tensors: torch.Tensor | None) -> bool:

@@ -3,7 +3,7 @@
 Why: in eager PyTorch the loss's power, clamp, log, sqrt, difference, sums and the gradient
 spectrum are a dozen passes over spectrum-sized memory (4M bins per resolution for a batch of
 32 x 4 s); these were about half of the loss's time. Built with the system C compiler on first
-use into `$DIFFMOOG_CACHE` (default `~/.cache/diffmoog`), like `diffmoog.native`, and run
+use into `$DIFFMOOG_CACHE` (default `~/.cache/diffmoog`) by `diffmoog.native.load`, and run
 through ctypes over row ranges split across torch's thread count (`diffmoog.native.run`).
 Without a compiler, off CPU, for float64, under torch.compile or with `DIFFMOOG_NATIVE=0`,
 `stft_loss` uses its PyTorch path (same maths; tests compare the two).
@@ -11,14 +11,7 @@ Without a compiler, off CPU, for float64, under torch.compile or with `DIFFMOOG_
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
-import tempfile
-import threading
-import warnings
 from pathlib import Path
 
 import torch
@@ -29,61 +22,18 @@ _SOURCE = Path(__file__).with_name("stft_kernels.c")
 # No -ffast-math: it would reorder the sums and drop NaN propagation through the clamp.
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off",
           "-fopenmp-simd", "-fPIC", "-shared", "-std=gnu11"]
-_lock = threading.Lock()
 _library: ctypes.CDLL | None = None
-_failed = False
 enabled = True  # tests switch the PyTorch path on with this
 
 
-def _cpu_signature() -> str:
-    """-march=native code is only valid on this CPU model: part of the cached library's name."""
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        flags = ""
-    return platform.machine() + platform.processor() + flags
-
-
-def _build(target: Path, compiler: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(fd)
-    try:
-        command = [compiler, *_FLAGS, str(_SOURCE), "-o", tmp]
-        try:
-            subprocess.run(command + ["-lmvec", "-lm"], check=True, capture_output=True, text=True)
-        except subprocess.CalledProcessError:  # no libmvec: scalar logf
-            subprocess.run(command + ["-DSTFT_SCALAR_MATH", "-lm"], check=True, capture_output=True, text=True)
-        os.replace(tmp, target)  # atomic: parallel processes see no half-written library
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _load() -> ctypes.CDLL | None:
-    global _library, _failed
-    with _lock:
-        if _library is not None or _failed:
-            return _library
-        compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
-        try:
-            if compiler is None:
-                raise OSError("no C compiler (gcc/cc) on PATH")
-            digest = hashlib.sha256(_SOURCE.read_bytes())
-            digest.update(" ".join(_FLAGS + [compiler, _cpu_signature()]).encode())
-            cache = Path(os.environ.get("DIFFMOOG_CACHE", Path.home() / ".cache" / "diffmoog"))
-            target = cache / "native" / f"stft-{digest.hexdigest()[:16]}.so"
-            if not target.is_file():
-                _build(target, compiler)
-            lib = ctypes.CDLL(str(target))
-            for name in ("target_bins", "pred_bins", "grad_bins", "frames", "overlap_add"):
-                getattr(lib, name).restype = None
-            _library = lib
-        except (OSError, subprocess.CalledProcessError) as error:
-            detail = getattr(error, "stderr", "") or str(error)
-            warnings.warn(f"diffmoog: native STFT-loss kernels unavailable, using PyTorch ops ({detail.strip()[:300]})")
-            _failed = True
-        return _library
+    global _library
+    lib = native.load("stft", _SOURCE, flags=_FLAGS, scalar_define="STFT_SCALAR_MATH")
+    if lib is not None and _library is None:
+        for name in ("target_bins", "pred_bins", "grad_bins", "frames", "overlap_add"):
+            getattr(lib, name).restype = None
+        _library = lib
+    return lib
 
 
 def usable(t: torch.Tensor) -> bool:
@@ -91,7 +41,7 @@ def usable(t: torch.Tensor) -> bool:
         return False
     if t.device.type != "cpu" or t.dtype != torch.float32:
         return False
-    return (_library or _load()) is not None
+    return _load() is not None
 
 
 def _rows(spec: torch.Tensor) -> tuple[torch.Tensor, int, int]:
