@@ -1,9 +1,10 @@
 """Generate one shard: render batches, write wavs on worker threads, append CSV rows, record progress.
 
-Rendering batch k+1 overlaps with writing batch k (numpy and file I/O release the GIL), and
-at most two batches are alive at once, so memory does not grow with --size. Per-sound work
-is kept to a row conversion and four syscalls (open, write, close, rename); everything
-else (CSV text, manifest) happens once per batch.
+The main thread only renders: while it renders batch k+1, worker threads write batch k's
+wavs and a committer thread then appends its CSV rows and saves the manifest (numpy, file
+I/O and the synth's kernels release the GIL). At most two batches are alive at once, so
+memory does not grow with --size. Per sound: a row conversion and four syscalls (open,
+write, close, rename); CSV text and the manifest are once per batch.
 """
 from __future__ import annotations
 
@@ -79,15 +80,16 @@ class ShardWriter:
                    desc=f"{self.opts.name}/{self.opts.split}" + (f" {self.shard}/{self.shards}" if self.shards > 1 else ""),
                    disable=not self.opts.progress_bar, dynamic_ncols=True)
         folder = wavfile.WavFolder(self.layout.wav_dir, self.opts.n_samples, self.opts.sample_rate, self.opts.float32)
-        with open_parts(self.files) as (params_f, normal_f), folder, ThreadPoolExecutor(self.opts.workers) as pool:
+        with open_parts(self.files) as (params_f, normal_f), folder, ThreadPoolExecutor(self.opts.workers) as pool, \
+                ThreadPoolExecutor(1) as committer:
             pending, self._clock = None, time.perf_counter()
             for index in range(first, end, self.opts.batch_size):
                 job = self._submit(pool, folder, index, min(self.opts.batch_size, end - index))
                 if pending:
-                    self._commit(pending, progress, params_f, normal_f, bar)
-                pending = job
+                    pending.result()  # batch k-1 committed (or its DiskError raised) before k may be
+                pending = committer.submit(self._commit, job, progress, params_f, normal_f, bar)
             if pending:
-                self._commit(pending, progress, params_f, normal_f, bar)
+                pending.result()
         bar.close()
         return progress, end - first
 
@@ -99,12 +101,12 @@ class ShardWriter:
         futures = [pool.submit(write_rows, folder, names[j:j + step], rows[j:j + step], peaks[j:j + step],
                                self.opts.float32)
                    for j in range(0, count, step)]
-        text = tables.rows(self.opts.chain, batch.params, batch.retries.numpy(), ids)
-        clipped = int((batch.peak > 1.0).sum()) if not self.opts.float32 else 0
-        return futures, text, count, int((batch.retries > 0).sum()), clipped
+        return futures, batch, ids
 
-    def _commit(self, pending, progress, params_f, normal_f, bar):
-        futures, (params_text, normal_text), count, retried, clipped = pending
+    def _commit(self, job, progress, params_f, normal_f, bar):
+        """Wavs, then CSV rows, then the manifest: a kill anywhere leaves a resumable state."""
+        futures, batch, ids = job
+        params_text, normal_text = tables.rows(self.opts.chain, batch.params, batch.retries.numpy(), ids)
         for future in futures:
             future.result()  # re-raises a DiskError naming the wav
         with os_errors(self.files.params):
@@ -112,15 +114,15 @@ class ShardWriter:
             params_f.flush()
             normal_f.write(normal_text.encode())
             normal_f.flush()
-        progress.done += count
+        progress.done += len(batch)
         progress.params_bytes, progress.normalized_bytes = params_f.tell(), normal_f.tell()
-        progress.retried_items += retried
-        progress.clipped_items += clipped
+        progress.retried_items += int((batch.retries > 0).sum())
+        progress.clipped_items += int((batch.peak > 1.0).sum()) if not self.opts.float32 else 0
         now = time.perf_counter()
         progress.elapsed_s += now - self._clock
         self._clock = now
         self.files.save(progress)
-        bar.update(count)
+        bar.update(len(batch))
 
 
 @contextlib.contextmanager

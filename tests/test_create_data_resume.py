@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from create_data_helpers import CHAIN, TINY, popen, run, snapshot
 
 SIZE = 300
@@ -72,5 +74,38 @@ def test_a_manifest_claiming_more_than_the_disk_holds_restarts_the_shard(tmp_pat
     # as after a power cut: the manifest survived, the CSV rows it counts did not
     ShardFiles(opts.layout.shard_stem(0, 1)).save(ShardProgress(0, 1, 0, 10, done=8, params_bytes=900,
                                                                 normalized_bytes=900))
+    assert create(opts).finished
+    assert snapshot(opts.layout.root) == snapshot(options(tmp_path / "ref").layout.root)
+
+
+def test_a_disk_error_midway_stops_cleanly_and_a_rerun_finishes_with_identical_bytes(tmp_path, monkeypatch):
+    """Wavs are written off the main thread: their error must stop the run before that batch's CSV rows."""
+    import errno
+    import os
+
+    import diffmoog
+    from diffmoog.data_gen import wavfile
+    from diffmoog.data_gen.create import create
+    from diffmoog.data_gen.options import GenOptions
+    from diffmoog.errors import DiffmoogError
+
+    def options(out):
+        return GenOptions(chain=diffmoog.Chain.load(CHAIN), size=12, out=out, sample_rate=8000, duration=0.1,
+                          batch_size=3, progress_bar=False)
+    create(options(tmp_path / "ref"))
+    real_open = os.open
+
+    def fills_up(path, *args, **kwargs):
+        if path == ".000007.wav.part":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, *args, **kwargs)
+
+    opts = options(tmp_path / "full")
+    monkeypatch.setattr(wavfile.os, "open", fills_up)
+    with pytest.raises(DiffmoogError, match="000007.wav: disk full"):
+        create(opts)
+    monkeypatch.setattr(wavfile.os, "open", real_open)
+    done = json.loads((opts.layout.root / ".progress" / "shard-0-of-1.json").read_text())["done"]
+    assert done == 6  # batches 0-1 committed; batch 2 (items 6-8) failed, nothing after it was recorded
     assert create(opts).finished
     assert snapshot(opts.layout.root) == snapshot(options(tmp_path / "ref").layout.root)
