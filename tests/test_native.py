@@ -3,14 +3,15 @@ import pytest
 import torch
 
 import diffmoog
-from diffmoog import native
+from diffmoog import native, rng
 from diffmoog.native.adsr import adsr
 from diffmoog.native.biquad import biquad
+from diffmoog.native.noise import noise
 from diffmoog.native.oscillator import oscillator
 
 pytestmark = pytest.mark.skipif(native.library() is None, reason="no C compiler to build the native kernels")
 
-CHAINS = ["REDUCED_SIMPLE_OSC", "REDUCED", "MODULAR", "LFO_SAW", "FM_SAW", "DRUM", "MORPH_OSC"]
+CHAINS = ["REDUCED_SIMPLE_OSC", "REDUCED", "MODULAR", "LFO_SAW", "FM_SAW", "DRUM", "FILTER_ONLY", "MORPH_OSC"]
 
 
 def render_both(chain, params, **kwargs):
@@ -134,3 +135,17 @@ def _rows_covered() -> list[int]:
     seen = []
     native.run(lambda row0, row1: seen.extend(range(row0.value, row1.value)), 64, 1 << 16)
     return sorted(seen)
+
+
+def test_noise_is_the_rng_hash_bit_for_bit():
+    seeds = torch.tensor([0, 7, 2**31 + 5, 3**20], dtype=torch.int64)
+    amp = torch.rand(4, 1)
+    expected = amp * (2.0 * rng.uniform(seeds[:, None], torch.arange(300, 1300)[None, :]) - 1.0)
+    assert torch.equal(noise(seeds, amp, 300, 1000), expected)
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_noise_gradcheck(per_sample):
+    seeds = torch.tensor([3, 4], dtype=torch.int64)
+    amp = _dense(2, 30 if per_sample else 1, 0.1, 1.0, 13)
+    assert torch.autograd.gradcheck(lambda a: noise(seeds, a, 11, 30), (amp,))

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 _HERE = Path(__file__).parent
-_HEADERS = ("common.h", "oscillator.h", "adsr.h", "biquad.h")
+_HEADERS = ("common.h", "oscillator.h", "adsr.h", "biquad.h", "noise.h")
 # No -ffast-math: its rewrites change values (e.g. phase increments), so the kernels would
 # disagree with the PyTorch path. No FMA contraction either, for the same reason.
 # sin/cos are not builtins, so sin(x) and cos(x) are not merged into a scalar sincos call
@@ -38,7 +38,7 @@ _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffinite-math-only", "-fno
           "-fno-builtin-cos", "-fno-builtin-cosf", "-fPIC", "-shared", "-std=gnu11"]
 _LIBS = ["-lmvec", "-lm"]
 _KERNELS = ("osc_forward", "osc_backward", "adsr_forward", "adsr_backward",
-            "biquad_forward", "biquad_backward")
+            "biquad_forward", "biquad_backward", "noise_forward", "noise_backward")
 _MIN_PARALLEL_SAMPLES = 1 << 16  # below this, thread hand-off costs more than it saves
 
 _lock = threading.Lock()

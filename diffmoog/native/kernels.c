@@ -20,6 +20,7 @@ releases the GIL). Parameters are passed as a pointer plus a per-sample flag: ro
 #include "oscillator.h"
 #include "adsr.h"
 #include "biquad.h"
+#include "noise.h"
 #undef REAL
 #undef SUF
 #undef FLOOR
@@ -44,3 +45,4 @@ releases the GIL). Parameters are passed as a pointer plus a per-sample flag: ro
 #include "oscillator.h"
 #include "adsr.h"
 #include "biquad.h"
+#include "noise.h"
