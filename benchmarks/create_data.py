@@ -6,7 +6,15 @@ metadata.json: rendering + writing, without Python/torch start-up); `wall_sounds
 includes start-up. Targets (issue 3): >= 1000 sounds/s for REDUCED_SIMPLE_OSC at 4 s/16 kHz,
 peak RSS < 2 GB at any size.
 
+--pipeline-only adds a run with the render stubbed out (everything else as in create-data),
+reporting CPU ms per sound (all threads) and the kernel's share of it. Most of that kernel
+time is creating the wav files; on ext4 without a journal (this machine) it grows with the
+number of files deleted nearby in the last ~10 s (ext4 skips recently freed inodes one by
+one), so a /tmp shared with running test suites is slow and noisy: compare runs with
+--tmp-dir, and leave ~10 s between runs (each one deletes its own files at the end).
+
     python benchmarks/create_data.py --size 3000
+    python benchmarks/create_data.py --size 2000 --chains REDUCED_SIMPLE_OSC --pipeline-only
 """
 from __future__ import annotations
 
@@ -115,9 +123,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, help="create-data --workers (default: its own default)")
     p.add_argument("--compile", action="store_true")
-    p.add_argument("--tmp-dir", help="where the datasets are written (default: the system temp folder). On ext4 "
-                                     "without a journal, creating files costs more in a folder near many files "
-                                     "deleted in the last seconds, e.g. a /tmp shared with running test suites")
+    p.add_argument("--tmp-dir", help="where the datasets are written (default: the system temp folder)")
     p.add_argument("--pipeline-only", action="store_true", help="also measure the pipeline with a stubbed render")
     p.add_argument("--pipeline-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
