@@ -74,11 +74,11 @@ def pipeline_only(args) -> dict:
 
     import diffmoog
     from diffmoog.data_gen.create import create
-    from diffmoog.data_gen.malloc import keep_freed_memory
+    from diffmoog.native import keep_freed_buffers
     from diffmoog.data_gen.options import GenOptions
     from diffmoog.data_gen import shard
 
-    keep_freed_memory()  # as the create-data CLI does
+    keep_freed_buffers()  # as the create-data CLI does
 
     n = int(round(args.duration * args.sample_rate))
     # One batch of distinct tones, made once: the stub costs ~nothing (no per-batch torch op,

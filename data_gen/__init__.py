@@ -8,6 +8,5 @@ shard.py     batch rendering, wav writing on threads, CSV parts, progress manife
 finalize.py  join shard parts, check wavs, write metadata.json (last: it marks "finished")
 items.py     deterministic per-item rendering and the silence/NaN policy; PCM conversion
 manifest.py  progress files and locks; tables.py the CSV columns; wavfile.py the wav writer
-malloc.py    keep freed memory between batches (no page faults per batch)
 from_nsynth.py  `--from-nsynth`: copying real NSynth notes into the same layout
 """

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generate only shard i of N (all N shards together = the same dataset as one run)")
     p.add_argument("--force", action="store_true", help="delete an existing dataset at OUT/NAME/SPLIT and start over")
     p.add_argument("--float", dest="float32", action="store_true", help="write 32-bit float wavs (default 16-bit PCM)")
-    p.add_argument("--compile", action="store_true", help="render through torch.compile (about 3x faster after a one-off compile; bits differ slightly from eager, so a dataset is all-compiled or all-eager)")
+    p.add_argument("--compile", action="store_true", help="render the PyTorch module path through torch.compile (for CUDA; on CPU the default native kernels are faster; bits differ slightly, so a dataset is all-compiled or all-eager)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     nsynth = p.add_argument_group("copying real notes from NSynth")
     nsynth.add_argument("--from-nsynth", type=Path, metavar="PATH", help="an NSynth release (json+wav, TFRecord or TFDS)")
@@ -90,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_synth(args) -> int:
     import diffmoog
     from diffmoog.data_gen.create import create
-    from diffmoog.data_gen.malloc import keep_freed_memory
+    from diffmoog.native import keep_freed_buffers
     from diffmoog.data_gen.options import GenOptions
-    keep_freed_memory()  # a whole process of same-sized batches: reuse memory, don't re-fault it
+    keep_freed_buffers()  # a whole process of same-sized batches: reuse memory, don't re-fault it
     opts = GenOptions(chain=diffmoog.Chain.load(args.chain), size=args.size, split=args.split, name=args.name,
                       out=args.out, sample_rate=args.sample_rate, duration=args.signal_duration,
                       note_off=args.note_off, batch_size=args.batch_size, seed=args.seed, device=args.device,

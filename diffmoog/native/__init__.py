@@ -73,7 +73,7 @@ def _build(target: Path, compiler: str, source: Path, flags: list[str], scalar_d
             os.unlink(tmp)
 
 
-def _keep_freed_buffers() -> None:
+def keep_freed_buffers() -> None:
     """Ask glibc malloc to keep freed large blocks instead of returning them to the OS.
 
     A render allocates and frees several `[batch, samples]` buffers (16 MB at batch 64 x 4 s).
@@ -123,7 +123,7 @@ def load(name: str, source: Path, headers: tuple[Path, ...] = (), flags: list[st
             if not target.is_file():
                 _build(target, compiler, source, flags, scalar_define)
             lib = ctypes.CDLL(str(target))
-            _keep_freed_buffers()
+            keep_freed_buffers()
         except (OSError, subprocess.CalledProcessError) as error:
             detail = getattr(error, "stderr", "") or str(error)
             warnings.warn(f"diffmoog: native {name} kernels unavailable, using PyTorch ops ({detail.strip()[:300]})")
