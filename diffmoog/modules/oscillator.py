@@ -1,6 +1,8 @@
 """Oscillator: sine, saw, square or triangle at a fixed pitch, band-limited by PolyBLEP."""
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from diffmoog import native
@@ -70,7 +72,7 @@ def _render_native(module, ctx, params, shapes, freq_hz, amp, control, mod_index
         return audio
 
     weights = params["waveform"]
-    ids = torch.tensor([SHAPE_IDS[name] for name in shapes], dtype=torch.int32)
+    ids = _shape_ids(shapes)
     static = module.static_choice("waveform")
     if static is not None:
         return render(ids[static].expand(batch))
@@ -80,6 +82,12 @@ def _render_native(module, ctx, params, shapes, freq_hz, amp, control, mod_index
     for choice in range(len(shapes)):  # soft weights: a weighted sum that gradients flow through
         out = out + weights[:, choice:choice + 1] * render(ids[choice].expand(batch))
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _shape_ids(shapes: tuple[str, ...]) -> torch.Tensor:
+    """Kernel waveform ids of a module's choices (cached: called per render and per block)."""
+    return torch.tensor([SHAPE_IDS[name] for name in shapes], dtype=torch.int32)
 
 
 def is_band_limited(module: Module, params) -> bool:

@@ -15,7 +15,7 @@ def adsr(attack_s, decay_s, sustain_level, release_s, curve, sample_rate: int, n
     batch = max(v.shape[0] for v in values)
     dtype = attack_s.dtype
     prepared = [native.rows(v, batch, samples, dtype)[0] for v in values]
-    return _ADSR.apply((sample_rate, note_off_s, start, samples), *prepared)
+    return native.apply(_ADSR, (sample_rate, note_off_s, start, samples), *prepared)
 
 
 def _args(settings, params):

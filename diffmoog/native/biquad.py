@@ -28,7 +28,7 @@ def biquad(x: torch.Tensor, cutoff_hz: torch.Tensor, q: torch.Tensor, type_weigh
         history = state.get("biquad")
         history = x.new_zeros(batch, 4) if history is None else history.clone()
         state["biquad"] = history
-    return _Biquad.apply(x.contiguous(), cutoff, q, weights, control, mod, sample_rate, history)
+    return native.apply(_Biquad, x.contiguous(), cutoff, q, weights, control, mod, sample_rate, history)
 
 
 def _args(samples, x, cutoff, q, weights, control, mod, sample_rate):

@@ -12,7 +12,7 @@ def noise(seeds: torch.Tensor, amp: torch.Tensor, start: int, samples: int) -> t
     """`amp * (2 u - 1)` `[batch, samples]`, u = rng.uniform(seed of the row, sample index)."""
     batch = seeds.shape[0]
     amp, _ = native.rows(amp, batch, samples, amp.dtype)
-    return _Noise.apply(amp, seeds.to(torch.int64).contiguous(), start, samples)
+    return native.apply(_Noise, amp, seeds.to(torch.int64).contiguous(), start, samples)
 
 
 class _Noise(torch.autograd.Function):

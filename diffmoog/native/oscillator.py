@@ -30,7 +30,7 @@ def oscillator(freq_hz: torch.Tensor, amp: torch.Tensor, shapes: torch.Tensor, b
     if control is not None or freq.shape[-1] > 1:
         phase = None if phase is None else phase.to(torch.float64).expand(batch, 1).contiguous()
         end = torch.empty(batch, 1, dtype=torch.float64)
-    audio = _Oscillator.apply(freq, amp, control, mod, shapes.to(torch.int32).contiguous(),
+    audio = native.apply(_Oscillator, freq, amp, control, mod, shapes.to(torch.int32).contiguous(),
                               (band_limited, sample_rate, start, samples), phase, end)
     return audio, end
 
