@@ -1,8 +1,10 @@
 """Resonant biquad filter (low/high/band-pass) with an optional time-varying cutoff.
 
-The coefficients follow the RBJ audio-EQ cookbook. The feed-forward part is a 3-tap
-product; the recursive part runs in torchlpc's compiled kernel (see allpole.py, which
-wraps it with an analytic backward pass), so a per-sample cutoff costs no Python loop.
+The coefficients follow the RBJ audio-EQ cookbook. On CPU, coefficients, feed-forward and
+recursion run fused in a native kernel (diffmoog/native/biquad.h). Elsewhere the feed-forward
+part is a 3-tap product and the recursive part runs in torchlpc's compiled kernel (see
+allpole.py, which wraps it with an analytic backward pass); either way a per-sample cutoff
+costs no Python loop.
 """
 from __future__ import annotations
 
