@@ -11,7 +11,8 @@ from diffmoog.native.oscillator import oscillator
 
 pytestmark = pytest.mark.skipif(native.library() is None, reason="no C compiler to build the native kernels")
 
-CHAINS = ["REDUCED_SIMPLE_OSC", "REDUCED", "MODULAR", "LFO_SAW", "FM_SAW", "DRUM", "FILTER_ONLY", "MORPH_OSC"]
+CHAINS = ["REDUCED_SIMPLE_OSC", "REDUCED", "MODULAR", "LFO_SAW", "FM_SAW", "DRUM", "FILTER_ONLY", "MORPH_OSC",
+          "FM_DX7"]
 
 
 def render_both(chain, params, **kwargs):
@@ -165,3 +166,20 @@ def test_automated_pitch_streams_like_offline(name):
     # Not bit-exact on either path: the stream upsamples automation in float64 and the offline
     # render in float32, and the phase integrates that rounding (~1e-5 after 0.3 s).
     assert (streamed - offline).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("shape", [0, 1, 2])
+@pytest.mark.parametrize("constant_pitch", [True, False])
+def test_phase_modulation_gradcheck(shape, constant_pitch):
+    """pm_oscillator's path: a phase offset whose steps also widen the BLEP (and may cross the
+    additive threshold), after a streamed block (offset_before) or at the start."""
+    batch, samples = 2, 48
+    freq = _dense(batch, 1 if constant_pitch else samples, 300.0, 900.0, 14)
+    amp = _dense(batch, 1, 0.2, 1.0, 15)
+    offset = _dense(batch, samples, -0.02, 0.02, 16)
+    ids = torch.full((batch,), shape, dtype=torch.int32)
+    for before in (None, torch.tensor([[0.01], [-0.01]], dtype=torch.float64)):
+        def fn(freq, amp, offset):
+            return oscillator(freq, amp, ids, True, 16000, 5, samples, phase_offset=offset, offset_before=before)[0]
+
+        assert torch.autograd.gradcheck(fn, (freq, amp, offset), atol=1e-6, rtol=1e-4)

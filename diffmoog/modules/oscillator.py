@@ -43,7 +43,7 @@ def render_shapes(module: Module, ctx, params, freq_hz, control=None, mod_index=
     shapes = next(q for q in module.params() if q.name == "waveform").choices
     amp = params.get("amp", 1.0)
     if native.usable(freq_hz, control):
-        return _render_native(module, ctx, params, shapes, freq_hz, amp, control, mod_index, band_limited)
+        return render_native(module, ctx, params, shapes, freq_hz, amp, control, mod_index, band_limited)
     if control is not None:
         freq_hz = freq_hz * torch.exp2(mod_index * control)
     p, inc = phase(ctx, freq_hz, module.node)
@@ -56,17 +56,22 @@ def render_shapes(module: Module, ctx, params, freq_hz, control=None, mod_index=
     return amp * out if isinstance(amp, torch.Tensor) else out
 
 
-def _render_native(module, ctx, params, shapes, freq_hz, amp, control, mod_index, band_limited):
-    """The fused kernel: one pass per waveform choice present (diffmoog/native/oscillator.h)."""
+def render_native(module, ctx, params, shapes, freq_hz, amp, control, mod_index, band_limited,
+                  phase_offset=None):
+    """The fused kernel: one pass per waveform choice present (diffmoog/native/oscillator.h).
+    `phase_offset` `[batch, samples]` (cycles): phase modulation (pm_oscillator)."""
     batch = ctx.batch_size
     if not isinstance(amp, torch.Tensor):
         amp = torch.full((batch, 1), float(amp), dtype=freq_hz.dtype)
     state = ctx.node_state(module.node)
     start_phase = state.get("phase") if state is not None else None
+    offset_before = state.get("offset") if state is not None else None
+    if state is not None and phase_offset is not None:  # the next block's first step
+        state["offset"] = phase_offset[:, -1:].detach()
 
     def render(ids: torch.Tensor) -> torch.Tensor:
         audio, end = oscillator(freq_hz, amp, ids, band_limited, ctx.sample_rate, ctx.start, ctx.n_samples,
-                                control, mod_index, start_phase)
+                                control, mod_index, start_phase, phase_offset, offset_before)
         if state is not None and end is not None:
             state["phase"] = end
         return audio

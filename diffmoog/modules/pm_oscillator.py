@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import torch
 
+from diffmoog import native
 from diffmoog.modules.base import Module, mix_choices, take_rows
-from diffmoog.modules.oscillator import AMP, BAND_LIMIT, FREQ_HZ, is_band_limited, waveform_param
+from diffmoog.modules.oscillator import (AMP, BAND_LIMIT, FREQ_HZ, is_band_limited, render_native,
+                                         waveform_param)
 from diffmoog.modules.waveforms import TWO_PI, _frac, phase, render_waveform
 from diffmoog.params import Param
 
@@ -20,8 +22,11 @@ class PMOscillator(Module):
     REQUIRED_PORTS = ("phase",)
 
     def render(self, ctx, inputs, params, controls):
-        carrier, inc = phase(ctx, params["freq_hz"], self.node)
         offset = params["mod_index"] * controls["phase"] / TWO_PI
+        if native.usable(params["freq_hz"], offset):  # the oscillator kernel takes the offset
+            return render_native(self, ctx, params, self.PARAMS[2].choices, params["freq_hz"], params["amp"],
+                                 None, None, is_band_limited(self, params), phase_offset=offset)
+        carrier, inc = phase(ctx, params["freq_hz"], self.node)
         p = _frac(carrier + offset)
         # The instantaneous increment sets the BLEP width; the first sample reuses the carrier's
         # (a streamed block continues from the previous block's last offset instead).

@@ -146,6 +146,7 @@ INLINE REAL SUF(wave_any)(int shape, int path, REAL p, REAL dt, REAL *d_p, REAL 
     const int shape = shapes[b]; \
     const int const_pitch = !ctl && !freq_ps; \
     const REAL inc0 = f_row[0] / sr, dt0 = SUF(step_width)(inc0); \
+    const REAL *o_row = pm ? pm + b * T : 0; \
     double acc = phase_in ? phase_in[b] : 0.0;
 
 /* Fill p[0..n), dt[0..n), inc[0..n) for samples t0.. of a row; returns the block's path. */
@@ -160,6 +161,15 @@ INLINE REAL SUF(wave_any)(int shape, int path, REAL p, REAL dt, REAL *d_p, REAL 
         for (int i = 0; i < n; i++) { p[i] = SUF(frac)((REAL)(acc - floor(acc))); acc += (double)inc[i]; } \
         for (int i = 0; i < n; i++) dt[i] = SUF(step_width)(inc[i]); \
     } \
+    if (pm) {  /* phase modulation: offset the phase; the offset's step widens the BLEP */ \
+        for (int i = 0; i < n; i++) { \
+            const int64_t t = t0 + i; \
+            const REAL before = t > 0 ? o_row[t - 1] : (pm_before ? pm_before[b] : o_row[0]); \
+            p[i] = SUF(frac)(p[i] + o_row[t]); \
+            inc[i] = inc[i] + (o_row[t] - before); \
+            dt[i] = SUF(step_width)(inc[i]); \
+        } \
+    } \
     int path = 0; \
     if (band_limited && shape != 0) { \
         int high = 0; \
@@ -171,7 +181,8 @@ void SUF(osc_forward)(int64_t row0, int64_t row1, int64_t T,
                       const REAL *freq, int freq_ps, const REAL *amp, int amp_ps,
                       const REAL *ctl, const REAL *mod, int mod_ps,
                       const int32_t *shapes, int band_limited, double sample_rate, int64_t start,
-                      const double *phase_in, double *phase_out, REAL *out) {
+                      const double *phase_in, const REAL *pm, const REAL *pm_before,
+                      double *phase_out, REAL *out) {
     FTZ_BEGIN
     const REAL sr = (REAL)sample_rate;
     REAL p[BLK], dt[BLK], inc[BLK];
@@ -212,14 +223,14 @@ void SUF(osc_backward)(int64_t row0, int64_t row1, int64_t T,
                        const REAL *freq, int freq_ps, const REAL *amp, int amp_ps,
                        const REAL *ctl, const REAL *mod, int mod_ps,
                        const int32_t *shapes, int band_limited, double sample_rate, int64_t start,
-                       const double *phase_in, const REAL *grad,
-                       REAL *g_freq, REAL *g_amp, REAL *g_ctl, REAL *g_mod) {
+                       const double *phase_in, const REAL *pm, const REAL *pm_before, const REAL *grad,
+                       REAL *g_freq, REAL *g_amp, REAL *g_ctl, REAL *g_mod, REAL *g_pm) {
     FTZ_BEGIN
     const REAL sr = (REAL)sample_rate;
     REAL p[BLK], dt[BLK], inc[BLK], ga[BLK], amp_part[BLK], inc_part[BLK], ramp[BLK];
     /* Time-varying pitch: dL/dp and the step-width path to dL/dinc, for the whole row. */
     REAL *to_phase = 0, *direct = 0;
-    if (ctl || freq_ps) {
+    if (ctl || freq_ps || pm) {
         to_phase = (REAL *)malloc(sizeof(REAL) * 2 * (size_t)T);
         direct = to_phase + T;
     }
@@ -234,7 +245,7 @@ void SUF(osc_backward)(int64_t row0, int64_t row1, int64_t T,
             const REAL *gb = g + t0;
             if (amp_ps) for (int i = 0; i < n; i++) ga[i] = gb[i] * a_row[t0 + i];
             else for (int i = 0; i < n; i++) ga[i] = gb[i] * a_row[0];
-            if (const_pitch) {
+            if (const_pitch && !pm) {
                 /* dp/dinc = n (absolute sample index): split as first + i, both exact in float
                    only up to 2^24, so the first-sample part is summed separately in double. */
                 REAL *dp_sum = inc_part;
@@ -261,7 +272,7 @@ void SUF(osc_backward)(int64_t row0, int64_t row1, int64_t T,
                     amp_part[i] = gb[i] * w; \
                     to_phase[t0 + i] = ga[i] * dp_; \
                     direct[t0 + i] = ga[i] * ddt_ * SUF(step_width_slope)(inc[i]); \
-                }
+                }  /* (with pm, inc[] is the effective increment, carrier + offset step) */
                 OSC_DISPATCH(OSC_BWD_VAR)
 #undef OSC_BWD_VAR
             }
@@ -269,6 +280,22 @@ void SUF(osc_backward)(int64_t row0, int64_t row1, int64_t T,
             else amp_sum += SUF(block_sum)(amp_part, n);
         }
         if (!amp_ps) g_amp[b] = (REAL)amp_sum;
+        if (pm) {
+            /* offset[t] moves p[t], and the steps at t (+1) and t+1 (-1); the first sample's
+               step is 0 unless it follows a streamed block (pm_before). */
+            REAL *g_o = g_pm + b * T;
+            for (int64_t t = 0; t < T; t++) {
+                const REAL into = (t > 0 || pm_before) ? direct[t] : (REAL)0;
+                const REAL out_of = t + 1 < T ? direct[t + 1] : (REAL)0;
+                g_o[t] = to_phase[t] + into - out_of;
+            }
+            if (const_pitch) {  /* the carrier's phase is inc * n: dp/dinc = n */
+                double sum = 0;
+                for (int64_t t = 0; t < T; t++) sum += (double)to_phase[t] * (double)(start + t) + (double)direct[t];
+                g_freq[b] = (REAL)(sum / sr);
+                continue;
+            }
+        }
         if (const_pitch) { g_freq[b] = (REAL)(inc_sum / sr); continue; }
         /* p[t] = sum of inc[s] for s < t: dL/dinc[s] collects dL/dp of every later sample. */
         double later = 0;
