@@ -11,15 +11,14 @@ stays within [-1, 1]. Silent files are left silent.
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from diffmoog.data.audio_io import is_audio_file, load_audio
-from diffmoog.errors import ConfigError, DiffmoogError, did_you_mean
+from diffmoog.data.audio_io import first_readable, is_audio_file, load_audio
+from diffmoog.errors import ConfigError, did_you_mean
 
 NORMALIZE = (None, "peak", "loudness")
 LOUDNESS_DBFS = -20.0
@@ -67,22 +66,13 @@ class AudioFolderDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self.files) <= index < len(self.files):
-            raise IndexError(f"file {index} of {len(self.files)}")  # ends plain `for item in dataset` loops
-        index %= len(self.files)
-        for step in range(len(self.files)):
-            path = self.files[(index + step) % len(self.files)]
-            try:
-                audio = load_audio(path, self.sample_rate, self.duration)
-            except DiffmoogError as error:
-                if str(path) not in self.failed:
-                    self.failed[str(path)] = str(error)
-                    warnings.warn(f"{error}; using the next readable file instead "
-                                  f"({len(self.failed)} unreadable so far)", stacklevel=2)
-                continue
-            name = path.relative_to(self.root).with_suffix("").as_posix()
-            return {"audio": normalize_audio(audio, self.normalize), "path": str(path), "name": name}
-        raise ConfigError(f"{self.root}: none of the {len(self.files)} audio files could be read")
+        found = first_readable(self.files, index, lambda path: load_audio(path, self.sample_rate, self.duration),
+                               str, self.failed, "file")
+        if found is None:
+            raise ConfigError(f"{self.root}: none of the {len(self.files)} audio files could be read")
+        path, audio = found
+        name = path.relative_to(self.root).with_suffix("").as_posix()
+        return {"audio": normalize_audio(audio, self.normalize), "path": str(path), "name": name}
 
 
 def collate(items: list[dict]) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +137,22 @@ def load_audio(path: str | Path, sample_rate: int, duration: float | None = None
 
 def is_audio_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def first_readable(entries: list, index: int, read, key, failed: dict[str, str], what: str):
+    """(entry, read(entry)) for entries[index], or for the next entry that reads, wrapping around;
+    None if none does. An unreadable entry warns once, recorded in `failed` under key(entry)
+    (a dataset keeps serving instead of killing a long run over one bad file)."""
+    if not -len(entries) <= index < len(entries):
+        raise IndexError(f"{what} {index} of {len(entries)}")  # ends plain `for item in dataset` loops
+    index %= len(entries)
+    for step in range(len(entries)):
+        entry = entries[(index + step) % len(entries)]
+        try:
+            return entry, read(entry)
+        except DiffmoogError as error:
+            if key(entry) not in failed:
+                failed[key(entry)] = str(error)
+                warnings.warn(f"{error}; using the next readable {what} instead "
+                              f"({len(failed)} unreadable so far)", stacklevel=3)
+    return None

@@ -11,7 +11,6 @@ once per file (per process: DataLoader workers keep their own counts). Stereo, o
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,10 @@ import torch
 from torch.utils.data import Dataset
 
 from diffmoog.data import tfrecord_io
-from diffmoog.data.audio_io import AudioReadError, convert, load_audio
+from diffmoog.data.audio_io import AudioReadError, convert, first_readable, load_audio
 from diffmoog.data.nsynth_index import build_index
 from diffmoog.data.nsynth_meta import FAMILIES, NSYNTH_RATE_HZ, SOURCES, Note
-from diffmoog.errors import ConfigError, DiffmoogError, did_you_mean
+from diffmoog.errors import ConfigError, did_you_mean
 
 
 def _names_or_ids(values, known: dict[str, int], what: str) -> set:
@@ -129,21 +128,10 @@ class NSynthDataset(Dataset):
         return read_note_audio(note, self.sample_rate, self.duration)
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self.notes) <= index < len(self.notes):
-            raise IndexError(f"note {index} of {len(self.notes)}")  # ends plain `for item in dataset` loops
-        index %= len(self.notes)
-        for step in range(len(self.notes)):
-            note = self.notes[(index + step) % len(self.notes)]
-            try:
-                audio = self.read_audio(note)
-            except DiffmoogError as error:
-                if note.note_str not in self.failed:
-                    self.failed[note.note_str] = str(error)
-                    warnings.warn(f"{error}; using the next readable note instead "
-                                  f"({len(self.failed)} unreadable so far)", stacklevel=2)
-                continue
-            return self._item(note, audio)
-        raise ConfigError(f"{self.root}: none of the {len(self.notes)} NSynth notes could be read")
+        found = first_readable(self.notes, index, self.read_audio, lambda note: note.note_str, self.failed, "note")
+        if found is None:
+            raise ConfigError(f"{self.root}: none of the {len(self.notes)} NSynth notes could be read")
+        return self._item(*found)
 
     @staticmethod
     def _item(note: Note, audio: torch.Tensor) -> dict:

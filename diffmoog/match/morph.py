@@ -20,8 +20,8 @@ import torch
 
 from diffmoog.chain import SEED_KEY, Chain
 from diffmoog.errors import ConfigError, DiffmoogError
-from diffmoog.match.common import fail, set_threads, write_wav
-from diffmoog.match.preset import Preset, load_preset, save_preset
+from diffmoog.match.common import fail, render_and_save, set_threads, write_wav
+from diffmoog.match.preset import Preset, load_preset
 
 CATEGORICAL_MODES = ("fade", "switch")
 
@@ -88,11 +88,9 @@ def run(args) -> list[Path]:
     for i in range(args.steps):
         t = i / (args.steps - 1)
         params = interpolate(chain, a.params, b.params, t, args.categoricals)
-        with torch.no_grad():
-            audio = chain.render(params)[0]
+        audio, wav = render_and_save(out, f"morph_{i:02d}", chain, params, source=f"morph t={t:.4g}")
         clips.append(audio)
-        written.append(write_wav(out / f"morph_{i:02d}.wav", audio, chain.sample_rate))
-        save_preset(out / f"morph_{i:02d}.preset.yaml", chain, params, source=f"morph t={t:.4g}")
+        written.append(wav)
     write_wav(out / "morph.wav", torch.cat(clips), chain.sample_rate)
     return written
 

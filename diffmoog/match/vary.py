@@ -19,8 +19,8 @@ import torch
 from diffmoog import rng
 from diffmoog.chain import SEED_KEY, Chain
 from diffmoog.errors import ConfigError, DiffmoogError
-from diffmoog.match.common import fail, set_threads, write_wav
-from diffmoog.match.preset import load_preset, save_preset
+from diffmoog.match.common import fail, render_and_save, set_threads
+from diffmoog.match.preset import load_preset
 
 
 def vary(chain: Chain, params: dict, amount: float, seed: int, index: int) -> dict:
@@ -63,11 +63,8 @@ def run(args) -> list[Path]:
     chain, out, written = preset.chain, Path(args.output), []
     for i in range(args.n):
         params = vary(chain, preset.params, args.amount, args.seed, i)
-        with torch.no_grad():
-            audio = chain.render(params)[0]
-        written.append(write_wav(out / f"var_{i:02d}.wav", audio, chain.sample_rate))
-        save_preset(out / f"var_{i:02d}.preset.yaml", chain, params,
-                    source=f"variation {i} of {args.preset} (amount {args.amount:g}, seed {args.seed})")
+        source = f"variation {i} of {args.preset} (amount {args.amount:g}, seed {args.seed})"
+        written.append(render_and_save(out, f"var_{i:02d}", chain, params, source)[1])
     return written
 
 

@@ -17,6 +17,7 @@ from diffmoog.native.biquad import biquad
 from diffmoog.params import Param
 
 TYPES = ("lowpass", "highpass", "bandpass")
+_TYPE_ONE_HOT = torch.eye(len(TYPES))[:, None, :]  # [type, 1, 3]: a pinned type's weights
 
 
 def biquad_coefficients(cutoff_hz: torch.Tensor, q: torch.Tensor, type_weights: torch.Tensor,
@@ -81,8 +82,7 @@ class Filter(Module):
         cutoff = params["cutoff_hz"]
         if native.usable(x, cutoff):  # coefficients, feed-forward and recursion fused
             static = self.static_choice("filter_type")
-            weights = params["filter_type"] if static is None else \
-                torch.nn.functional.one_hot(torch.tensor([static]), len(TYPES)).to(x.dtype)
+            weights = params["filter_type"] if static is None else _TYPE_ONE_HOT[static].to(x.dtype)
             return biquad(x, cutoff, params["q"], weights, ctx.sample_rate, controls.get("cutoff_hz"),
                           params.get("cutoff_mod_oct"), ctx.node_state(self.node))
         if "cutoff_hz" in controls:

@@ -209,18 +209,14 @@ def run(fn, batch: int, samples: int, *args) -> None:
         future.result()
 
 
-def rows(t: torch.Tensor, batch: int, samples: int, dtype: torch.dtype) -> tuple[torch.Tensor, int]:
-    """A parameter as a contiguous `[batch, 1]` (flag 0) or `[batch, samples]` (flag 1) tensor."""
+def rows(t: torch.Tensor, batch: int, samples: int, dtype: torch.dtype) -> torch.Tensor:
+    """A parameter as a contiguous `[batch, 1]` or `[batch, samples]` tensor."""
     t = t.to(dtype)
     if t.dim() == 1:
         t = t[:, None]
-    if t.shape[-1] == 1:
-        return t.expand(batch, 1).contiguous(), 0
-    return t.expand(batch, samples).contiguous(), 1
+    return t.expand(batch, 1 if t.shape[-1] == 1 else samples).contiguous()
 
 
-def unbroadcast(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Reduce a gradient computed on `rows(like)` back to `like`'s shape and dtype."""
-    if like.dim() == 1:
-        grad = grad.sum(-1) if grad.shape[-1] > 1 else grad[:, 0]
-    return grad.sum_to_size(like.shape).to(like.dtype)
+def per_sample(t: torch.Tensor | None) -> ctypes.c_int:
+    """The kernels' flag for a prepared parameter: 1 for `[batch, samples]`, 0 for `[batch, 1]`."""
+    return ctypes.c_int(int(t is not None and t.shape[-1] > 1))

@@ -1,7 +1,7 @@
 """Autograd wrapper for the fused ADSR kernel (adsr.h)."""
 from __future__ import annotations
 
-from ctypes import c_double, c_int, c_int64
+from ctypes import c_double, c_int64
 
 import torch
 
@@ -14,7 +14,7 @@ def adsr(attack_s, decay_s, sustain_level, release_s, curve, sample_rate: int, n
     values = (attack_s, decay_s, sustain_level, release_s, curve)
     batch = max(v.shape[0] for v in values)
     dtype = attack_s.dtype
-    prepared = [native.rows(v, batch, samples, dtype)[0] for v in values]
+    prepared = [native.rows(v, batch, samples, dtype) for v in values]
     return native.apply(_ADSR, (sample_rate, note_off_s, start, samples), *prepared)
 
 
@@ -22,7 +22,7 @@ def _args(settings, params):
     sample_rate, note_off_s, start, samples = settings
     out = [c_int64(samples)]
     for p in params:
-        out += [native.ptr(p), c_int(int(p.shape[-1] > 1))]
+        out += [native.ptr(p), native.per_sample(p)]
     return out + [c_double(sample_rate), c_double(note_off_s), c_int64(start)]
 
 

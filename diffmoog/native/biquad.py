@@ -1,7 +1,7 @@
 """Autograd wrapper for the fused RBJ biquad kernel (biquad.h)."""
 from __future__ import annotations
 
-from ctypes import c_double, c_int, c_int64
+from ctypes import c_double, c_int64
 
 import torch
 
@@ -17,9 +17,9 @@ def biquad(x: torch.Tensor, cutoff_hz: torch.Tensor, q: torch.Tensor, type_weigh
     """
     batch, samples = x.shape
     dtype = x.dtype
-    cutoff, _ = native.rows(cutoff_hz, batch, samples, dtype)
-    q, _ = native.rows(q, batch, samples, dtype)
-    mod = native.rows(mod_oct, batch, samples, dtype)[0] if control is not None else None
+    cutoff = native.rows(cutoff_hz, batch, samples, dtype)
+    q = native.rows(q, batch, samples, dtype)
+    mod = native.rows(mod_oct, batch, samples, dtype) if control is not None else None
     if control is not None:
         control = control.to(dtype).expand(batch, samples).contiguous()
     weights = type_weights.to(dtype).expand(batch, 3).contiguous()
@@ -32,7 +32,7 @@ def biquad(x: torch.Tensor, cutoff_hz: torch.Tensor, q: torch.Tensor, type_weigh
 
 
 def _args(samples, x, cutoff, q, weights, control, mod, sample_rate):
-    per_sample = lambda t: c_int(int(t is not None and t.shape[-1] > 1))  # noqa: E731
+    per_sample = native.per_sample
     return (c_int64(samples), native.ptr(x), native.ptr(cutoff), per_sample(cutoff), native.ptr(control),
             native.ptr(mod), per_sample(mod), native.ptr(q), per_sample(q), native.ptr(weights),
             c_double(sample_rate))

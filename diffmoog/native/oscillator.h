@@ -248,8 +248,7 @@ void SUF(osc_backward)(int64_t row0, int64_t row1, int64_t T,
             if (const_pitch && !pm) {
                 /* dp/dinc = n (absolute sample index): split as first + i, both exact in float
                    only up to 2^24, so the first-sample part is summed separately in double. */
-                REAL *dp_sum = inc_part;
-                double first_sum = 0;
+                REAL *dp_sum = inc_part, *to_local = inc;  /* scratch; inc[] is just inc0 here */
                 const REAL slope = SUF(step_width_slope)(inc0);
 #define OSC_BWD_CONST(S, P) \
                 for (int i = 0; i < n; i++) { \
@@ -259,11 +258,9 @@ void SUF(osc_backward)(int64_t row0, int64_t row1, int64_t T,
                     dp_sum[i] = ga[i] * dp_; \
                     to_local[i] = ga[i] * (dp_ * ramp[i] + ddt_ * slope); \
                 }
-                REAL *to_local = inc;  /* scratch: inc[] is constant (inc0) here */
                 OSC_DISPATCH(OSC_BWD_CONST)
 #undef OSC_BWD_CONST
-                first_sum = SUF(block_sum)(dp_sum, n);
-                inc_sum += (double)(start + t0) * first_sum + SUF(block_sum)(to_local, n);
+                inc_sum += (double)(start + t0) * SUF(block_sum)(dp_sum, n) + SUF(block_sum)(to_local, n);
             } else {
 #define OSC_BWD_VAR(S, P) \
                 for (int i = 0; i < n; i++) { \

@@ -25,9 +25,9 @@ def oscillator(freq_hz: torch.Tensor, amp: torch.Tensor, shapes: torch.Tensor, b
     before this render (a streamed block); None: the first sample's step is 0.
     """
     batch, dtype = shapes.shape[0], amp.dtype
-    freq, _ = native.rows(freq_hz, batch, samples, dtype)
-    amp, _ = native.rows(amp, batch, samples, dtype)
-    mod = native.rows(mod_index, batch, samples, dtype)[0] if control is not None else None
+    freq = native.rows(freq_hz, batch, samples, dtype)
+    amp = native.rows(amp, batch, samples, dtype)
+    mod = native.rows(mod_index, batch, samples, dtype) if control is not None else None
     if control is not None:
         control = control.to(dtype).expand(batch, samples).contiguous()
     if phase_offset is not None:
@@ -45,7 +45,7 @@ def oscillator(freq_hz: torch.Tensor, amp: torch.Tensor, shapes: torch.Tensor, b
 
 def _args(freq, amp, control, mod, shapes, settings, phase_in, offset, offset_before):
     band_limited, sample_rate, start, samples = settings
-    per_sample = lambda t: c_int(int(t is not None and t.shape[-1] > 1))  # noqa: E731
+    per_sample = native.per_sample
     return (c_int64(samples), native.ptr(freq), per_sample(freq), native.ptr(amp), per_sample(amp),
             native.ptr(control), native.ptr(mod), per_sample(mod), native.ptr(shapes),
             c_int(int(band_limited)), c_double(sample_rate), c_int64(start), native.ptr(phase_in),
