@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 
 from diffmoog import rng
-from diffmoog.errors import SpecError, did_you_mean
+from diffmoog.errors import ConfigError, SpecError, did_you_mean
 from diffmoog.modules import MODULES, RenderContext
 from diffmoog.params import Distribution, Param, weights_from_logits
-from diffmoog.spec import ChainSpec, load_spec, parse_spec
+from diffmoog.spec import ChainSpec, length_problem, load_spec, parse_spec
 from diffmoog.stream import STREAM_CONSTANT, STREAM_VALUES
 from diffmoog.stream import stream as _stream_blocks
 
@@ -188,6 +188,9 @@ class Chain:
         sample_rate = int(sample_rate or self.spec.sample_rate)
         duration = self.spec.duration if duration is None else duration
         if n_samples is None:
+            too_long = length_problem(duration, sample_rate)
+            if too_long:
+                raise ConfigError(too_long)
             n_samples = int(round(duration * sample_rate))
         if seeds is None:
             seeds = torch.arange(batch_size, dtype=torch.int64)

@@ -5,8 +5,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from diffmoog import yaml_io
 from diffmoog.errors import SpecError, did_you_mean
 from diffmoog.modules import MODULES
 from diffmoog.params import DISTRIBUTIONS, SCALES, Distribution, Param
@@ -17,6 +16,19 @@ TOP_FIELDS = ("name", "description", "sample_rate", "duration", "note_off", "nod
 NODE_FIELDS = ("module", "inputs", "control", "fixed", "params", "active", "description")
 OVERRIDE_FIELDS = ("range", "scale", "default", "distribution")
 DISTRIBUTION_FIELDS = ("type", "mean", "std", "weights")
+
+# The longest sound rendered in one call: 10 minutes at 48 kHz. Far beyond any note, it keeps one
+# float32 sound at 115 MB and its wav file far below the format's 4 GB limit.
+MAX_SOUND_SAMPLES = 600 * 48_000
+
+
+def length_problem(duration: float, sample_rate: int) -> str | None:
+    """Why `duration` s at `sample_rate` Hz is too long to render, or None when it is fine."""
+    samples = float(duration) * float(sample_rate)
+    if samples > MAX_SOUND_SAMPLES:
+        return (f"{duration:g} s at {sample_rate} Hz is {samples:,.0f} samples per sound; the limit is "
+                f"{MAX_SOUND_SAMPLES:,} (10 minutes at 48 kHz)")
+    return None
 
 
 @dataclass
@@ -74,16 +86,7 @@ def resolve_chain(name_or_path: str | Path) -> Path:
 
 def load_spec(name_or_path: str | Path) -> ChainSpec:
     path = resolve_chain(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SpecError(f"invalid YAML{where}: {getattr(err, 'problem', err)}", file=str(path)) from None
-    except OSError as err:
-        raise SpecError(f"cannot read: {err.strerror}", file=str(path)) from None
-    except UnicodeDecodeError as err:
-        raise SpecError(f"not UTF-8 text (byte {err.start})", file=str(path)) from None
+    raw = yaml_io.read(path, lambda message: SpecError(message, file=str(path)))
     return parse_spec(raw, source=str(path))
 
 
@@ -118,6 +121,9 @@ def parse_spec(raw, source: str = "<dict>") -> ChainSpec:
     note_off = _number(raw.get("note_off", 3.0), source, None, "note_off")
     if note_off < 0:
         raise SpecError(f"must be >= 0, got {note_off!r}", source, key="note_off")
+    too_long = length_problem(duration, sample_rate)
+    if too_long:
+        raise SpecError(too_long, source, key="duration")
 
     nodes = {}
     for name, body in nodes_raw.items():

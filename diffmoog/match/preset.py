@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from diffmoog import yaml_io
 from diffmoog.chain import SEED_KEY, Chain
 from diffmoog.errors import SpecError, did_you_mean
 from diffmoog.params import Param
@@ -117,10 +118,7 @@ def load_preset(path: str | Path) -> Preset:
     source = str(path)
     if not path.is_file():
         raise SpecError("preset file not found", source)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise SpecError(f"not valid YAML ({str(error).splitlines()[0]})", source) from None
+    raw = yaml_io.read(path, lambda message: SpecError(message, source))
     if not isinstance(raw, dict) or "preset" not in raw:
         raise SpecError("not a preset (a chain file with a 'preset:' section)", source)
     chain = Chain(parse_spec(raw, source))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from diffmoog import yaml_io
 from diffmoog.errors import ConfigError, did_you_mean
 
 
@@ -280,14 +281,7 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
     raw, source = {}, "<defaults>"
     if path is not None:
         source = str(path)
-        try:
-            raw = yaml.safe_load(Path(path).read_text())
-        except OSError as err:
-            raise ConfigError(f"{source}: cannot read config: {err.strerror}") from None
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"{source}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+        raw = yaml_io.read(path, lambda message: ConfigError(f"{source}: {message}"))
         raw = raw or {}
     raw = apply_overrides(raw, overrides)
     return from_dict(raw, source)
@@ -302,7 +296,7 @@ def apply_overrides(raw: dict, overrides) -> dict:
         path, value_text = text.split("=", 1)
         keys = path.strip().split(".")
         try:
-            value = yaml.safe_load(value_text) if value_text.strip() else None
+            value = yaml_io.loads(value_text) if value_text.strip() else None
         except yaml.YAMLError:
             value = value_text
         _check_path(keys, path)
