@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv clean
+.PHONY: demo test fuzz venv clean
 
 $(BIN)/diffmoog-installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,17 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# The randomised tests with fresh examples, round after round for FUZZ_MINUTES (CI runs them
+# derandomised in `make test`). A failure stops the loop; hypothesis prints the example and keeps
+# it in .hypothesis/ so the next round replays it first. Turn each find into a regression test.
+FUZZ_MINUTES ?= 10
+fuzz: venv
+	@end=$$(( $$(date +%s) + 60 * $(FUZZ_MINUTES) )); round=0; \
+	while [ $$(date +%s) -lt $$end ]; do \
+		round=$$((round + 1)); echo "fuzz round $$round"; \
+		HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m fuzz -p no:cacheprovider || exit 1; \
+	done; echo "fuzz: $$round rounds, $(FUZZ_MINUTES) min, nothing found"
 
 clean:
 	rm -rf $(VENV) experiments/demo

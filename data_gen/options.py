@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 import diffmoog
 from diffmoog.data_gen.layout import SPLITS, SplitLayout
 from diffmoog.errors import ConfigError, did_you_mean
+from diffmoog.spec import MAX_BATCH_SAMPLES, length_problem
 
 
 @dataclass
@@ -35,9 +37,11 @@ class GenOptions:
 
     def __post_init__(self):
         spec = self.chain.spec
-        self.name = self.name or self.chain.name.lower()
+        # Where the name came from, so an error blames the flag or the chain file's `name:`.
+        self._name_origin = "--name" if self.name is not None else f"{spec.source}: key 'name'"
+        self.name = self.chain.name.lower() if self.name is None else self.name
         self.out = Path(self.out)
-        self.sample_rate = int(self.sample_rate or spec.sample_rate)
+        self.sample_rate = int(spec.sample_rate if self.sample_rate is None else self.sample_rate)
         self.duration = float(spec.duration if self.duration is None else self.duration)
         self.note_off = float(spec.note_off if self.note_off is None else self.note_off)
         self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -57,8 +61,16 @@ class GenOptions:
         if not self.duration > 0 or self.note_off < 0:
             raise ConfigError(f"--signal-duration must be > 0 and --note-off >= 0, got "
                               f"{self.duration:g} and {self.note_off:g}")
-        if not self.name or "/" in self.name or self.name in (".", ".."):
-            raise ConfigError(f"--name must be a plain folder name, got '{self.name}'")
+        too_long = length_problem(self.duration, self.sample_rate)
+        if too_long:
+            raise ConfigError(f"--signal-duration/--sample-rate: {too_long}")
+        fits = max(1, MAX_BATCH_SAMPLES // self.n_samples)
+        if self.batch_size > fits:
+            print(f"create-data: note: --batch-size {self.batch_size} -> {fits}, so one batch of "
+                  f"{self.duration:g} s sounds stays under {MAX_BATCH_SAMPLES:,} samples", file=sys.stderr)
+            self.batch_size = fits
+        if not self.name or any(c in self.name for c in "/\\") or self.name in (".", ".."):
+            raise ConfigError(f"{self._name_origin} must be a plain folder name, got '{self.name}'")
         shard, shards = self.shard
         if not 0 <= shard < shards:
             raise ConfigError(f"--shard must be i/N with 0 <= i < N, got {shard}/{shards}")

@@ -20,6 +20,9 @@ DISTRIBUTION_FIELDS = ("type", "mean", "std", "weights")
 # The longest sound rendered in one call: 10 minutes at 48 kHz. Far beyond any note, it keeps one
 # float32 sound at 115 MB and its wav file far below the format's 4 GB limit.
 MAX_SOUND_SAMPLES = 600 * 48_000
+# Batched tools (create-data) shrink their batch so one batch holds at most this many samples
+# (256 MB per float32 signal), which keeps long sounds inside memory.
+MAX_BATCH_SAMPLES = 2 ** 26
 
 
 def length_problem(duration: float, sample_rate: int) -> str | None:
@@ -96,9 +99,16 @@ def _check_fields(given: dict, allowed, source, node=None, prefix=""):
             raise SpecError(f"unknown field{did_you_mean(key, allowed)}", source, node, prefix + str(key))
 
 
+# No synth value (Hz, seconds, gain, ratio) comes near this; beyond it float32 maths overflows or
+# loses all precision, so a larger number is a typo, not a setting.
+MAX_MAGNITUDE = 1e9
+
+
 def _number(value, source, node, key, positive=False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise SpecError(f"expected a number, got {value!r}", source, node, key)
+    if abs(value) > MAX_MAGNITUDE:
+        raise SpecError(f"{value:g} is beyond the limit of +-{MAX_MAGNITUDE:g}", source, node, key)
     if positive and value <= 0:
         raise SpecError(f"must be > 0, got {value!r}", source, node, key)
     return float(value)
@@ -226,7 +236,12 @@ def _fixed_value(param: Param, value, source, node):
             raise SpecError(f"'{value}' is not one of {', '.join(param.choices)}"
                             f"{did_you_mean(value, param.choices)}", source, node, key)
         return value
-    return _number(value, source, node, key)
+    number = _number(value, source, node, key)
+    if not param.low <= number <= param.high:
+        unit = f" {param.unit}" if param.unit else ""
+        raise SpecError(f"{number:g} is outside the parameter's range [{param.low:g}, {param.high:g}]{unit}",
+                        source, node, key)
+    return number
 
 
 def _override(param: Param, settings, source, node) -> Param:

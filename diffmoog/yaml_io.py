@@ -93,7 +93,8 @@ def describe(error: Exception) -> str:
     if isinstance(error, yaml.YAMLError):
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        return f"invalid YAML{where}: {getattr(error, 'problem', None) or error}"
+        problem = " ".join(str(getattr(error, "problem", None) or error).split())  # one line
+        return f"invalid YAML{where}: {problem}"
     if isinstance(error, UnicodeDecodeError):
         return f"not UTF-8 text (byte {error.start})"
     if isinstance(error, OSError):

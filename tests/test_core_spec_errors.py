@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import diffmoog
@@ -300,7 +300,7 @@ def mutated_specs(draw):
     return raw
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.fuzz
 @given(mutated_specs())
 def test_fuzzed_specs_load_or_raise_spec_error(raw):
     try:
@@ -314,7 +314,7 @@ def test_fuzzed_specs_load_or_raise_spec_error(raw):
     assert audio.shape == (2, 160)
 
 
-@settings(max_examples=60, deadline=None)
+@pytest.mark.fuzz
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_fuzzed_files_load_or_raise_spec_error(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("fuzz") / "chain.yaml"
