@@ -35,3 +35,7 @@ class SpecError(DiffmoogError):
 
 class ConfigError(DiffmoogError):
     """A training/evaluation config or command-line value is invalid."""
+
+    def __init__(self, message: str):
+        # One line, even when a user's key or value contains a newline.
+        super().__init__(str(message).replace("\r", "\\r").replace("\n", "\\n"))

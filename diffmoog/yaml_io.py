@@ -81,7 +81,12 @@ def loads(text: str):
         if nodes > MAX_EXPANDED_NODES or chars > MAX_EXPANDED_CHARS:
             raise YamlLimitError(f"aliases expand beyond {MAX_EXPANDED_NODES:,} nodes or "
                                  f"{MAX_EXPANDED_CHARS:,} characters (a 'billion laughs' file?)")
-        return loader.construct_document(node)
+        try:
+            return loader.construct_document(node)
+        except (IndexError, ValueError, TypeError, OverflowError) as error:
+            # PyYAML's constructors raise these for explicitly tagged bad values (`!!float ''`,
+            # `!!int x`); they are bad input like any other.
+            raise yaml.YAMLError(f"a tagged value cannot be read ({type(error).__name__}: {error})") from None
     finally:
         loader.dispose()
 

@@ -50,6 +50,22 @@ def test_nested_aliases_are_bounded_before_expanding(depth, width):
     assert len(data) == depth + 1
 
 
+@pytest.mark.parametrize("text", ["!!float ", "a: !!float ''", "!!int x", "!!float 1e999999"])
+def test_bad_tagged_values_are_yaml_errors(text):
+    """`make fuzz` find: PyYAML's float constructor raised IndexError on an empty `!!float`."""
+    try:
+        yaml_io.loads(text)
+    except yaml.YAMLError as error:
+        assert "\n" not in yaml_io.describe(error)
+
+
+def test_a_config_key_with_a_newline_gives_one_line():
+    """`make fuzz` find: an unknown config key holding a newline printed a two-line error."""
+    with pytest.raises(ConfigError) as info:
+        config_mod.from_dict({"optim": {"l\nr": 1}}, "fuzz.yaml")
+    assert "\n" not in str(info.value) and "fuzz.yaml" in str(info.value)
+
+
 # -- presets -----------------------------------------------------------------------------------
 PRESET_CHAIN = diffmoog.Chain.load("REDUCED_SIMPLE_OSC")
 PRESET = yaml.safe_load(preset_text(PRESET_CHAIN, PRESET_CHAIN.sample(1, seed=3)))

@@ -205,6 +205,7 @@ def test_loss_terms_fall_along_their_gradient(chain, term):
     loss = loss_at(start)
     grads = dict(zip(free, torch.autograd.grad(loss, [start[k] for k in free])))
     slope = float(sum((g * g).sum() for g in grads.values()))
+    loss = loss.detach()
     assert math.isfinite(float(loss)) and slope > 0
     tried = []
     with torch.no_grad():

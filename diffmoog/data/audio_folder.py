@@ -3,7 +3,8 @@
 Every file is converted to mono float32 at `sample_rate` and trimmed or zero-padded to
 `duration`, so items batch together. Hidden files (".DS_Store", macOS "._x.wav") are ignored.
 A file that cannot be read never stops an epoch: item i is replaced by the next readable
-file (deterministic), counted in `dataset.failed` and warned once per file.
+file (deterministic), counted in `dataset.failed` and warned once per file; inside
+`audio_io.no_substitution()` (evaluation) it raises `UnreadableItem` instead.
 
 normalize: None keeps levels; "peak" scales to a peak of 1; "loudness" scales to an RMS of
 LOUDNESS_DBFS (plain RMS, not K-weighted LUFS), then lowers the gain if needed so the peak

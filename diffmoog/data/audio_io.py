@@ -8,6 +8,8 @@ hold no samples, or hold NaN/inf raise `AudioReadError`, which names the path.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
 import warnings
@@ -29,6 +31,30 @@ class AudioReadError(DiffmoogError):
     def __init__(self, path: str | Path, reason: str):
         self.path, self.reason = str(path), reason
         super().__init__(f"{path}: cannot read audio: {reason}")
+
+
+class UnreadableItem(DiffmoogError):
+    """Raised by `first_readable` inside `no_substitution()`: entry `key` could not be read."""
+
+    def __init__(self, key: str, reason: str):
+        self.key, self.reason = str(key), str(reason)
+        super().__init__(self.reason)
+
+
+# True: an unreadable entry is replaced by the next readable one (training keeps batch shapes);
+# False inside `no_substitution()` (evaluation scores exactly the items asked for).
+_SUBSTITUTE = contextvars.ContextVar("diffmoog_substitute_unreadable", default=True)
+
+
+@contextlib.contextmanager
+def no_substitution():
+    """Within this block, datasets built on `first_readable` raise `UnreadableItem` for an
+    unreadable item instead of serving a copy of the next readable one."""
+    token = _SUBSTITUTE.set(False)
+    try:
+        yield
+    finally:
+        _SUBSTITUTE.reset(token)
 
 
 @functools.lru_cache(maxsize=16)
@@ -142,10 +168,20 @@ def is_audio_file(path: str | Path) -> bool:
 def first_readable(entries: list, index: int, read, key, failed: dict[str, str], what: str):
     """(entry, read(entry)) for entries[index], or for the next entry that reads, wrapping around;
     None if none does. An unreadable entry warns once, recorded in `failed` under key(entry)
-    (a dataset keeps serving instead of killing a long run over one bad file)."""
+    (a dataset keeps serving instead of killing a long run over one bad file).
+
+    Inside `no_substitution()` only entries[index] is tried; if it cannot be read it is recorded
+    in `failed` and `UnreadableItem` is raised (evaluation skips and counts it)."""
     if not -len(entries) <= index < len(entries):
         raise IndexError(f"{what} {index} of {len(entries)}")  # ends plain `for item in dataset` loops
     index %= len(entries)
+    if not _SUBSTITUTE.get():  # inside no_substitution(): this entry or an error, never another one
+        entry = entries[index]
+        try:
+            return entry, read(entry)
+        except DiffmoogError as error:
+            failed[key(entry)] = str(error)
+            raise UnreadableItem(key(entry), str(error)) from None
     for step in range(len(entries)):
         entry = entries[(index + step) % len(entries)]
         try:

@@ -5,6 +5,9 @@
 Per sound: OUT/<name>.preset.yaml, <name>.match.wav, <name>.png, <name>.json (metrics of
 the random / encoder / refined stages). A sound whose .json exists with the same settings
 is skipped, so an interrupted run resumes; OUT/summary.json holds the means.
+Flags are checked before any work: --refine-steps >= 0, --restarts >= 1 (and few enough
+that one batch stays within spec.MAX_BATCH_SAMPLES), 0 < --lr <= 1, a --device this
+machine has, and an output folder that can be written.
 """
 from __future__ import annotations
 
@@ -19,19 +22,20 @@ from tqdm import tqdm
 
 from diffmoog.chain import Chain
 from diffmoog.errors import ConfigError, DiffmoogError
-from diffmoog.match.common import fail, set_threads
+from diffmoog.match.common import (Parser, check_device, check_output_dir, check_refine_flags, check_restarts,
+                                   fail, mkdir, set_threads, writing)
 from diffmoog.match.inputs import find_inputs, load_target, unique_names
 from diffmoog.match.matcher import STAGES, Matcher, write_outputs
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="diffmoog-match", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="diffmoog-match", description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
     p.add_argument("--chain", help="chain name or YAML (default: the checkpoint's chain)")
     p.add_argument("--checkpoint", help="trained encoder checkpoint (folder, file in it, or run folder)")
-    p.add_argument("--refine-steps", type=int, default=100, help="Adam steps (0: no refinement)")
-    p.add_argument("--restarts", type=int, default=4, help="refinement restarts, run as one batch")
-    p.add_argument("--lr", type=float, default=0.03, help="Adam learning rate on normalised params")
+    p.add_argument("--refine-steps", type=int, default=100, help="Adam steps, >= 0 (0: no refinement)")
+    p.add_argument("--restarts", type=int, default=4, help="refinement restarts, run as one batch (>= 1)")
+    p.add_argument("--lr", type=float, default=0.03, help="Adam learning rate on normalised params (0 .. 1]")
     p.add_argument("--seed", type=int, default=0, help="seeds random presets, restarts and noise")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("-o", "--output", default="matches", help="output folder")
@@ -53,36 +57,40 @@ def load_chain_and_model(chain_name: str | None, checkpoint: str | None, device)
 
 
 def run(args) -> dict:
-    if args.refine_steps < 0:
-        raise ConfigError(f"--refine-steps must be >= 0, got {args.refine_steps}")
-    if args.restarts < 1:
-        raise ConfigError(f"--restarts must be >= 1, got {args.restarts}")
-    if args.checkpoint is None and args.refine_steps == 0:
-        raise ConfigError("without --checkpoint, refinement is the matcher: give --refine-steps > 0")
+    check_refine_flags(args.refine_steps, args.restarts, args.checkpoint, args.lr)
+    check_device(args.device)
+    out = check_output_dir(args.output)
     paths = find_inputs(args.inputs)
     set_threads(args.device)
     chain, model = load_chain_and_model(args.chain, args.checkpoint, args.device)
+    check_restarts(args.restarts, chain)
     matcher = Matcher(chain, model, args.refine_steps, args.restarts, args.lr, args.seed, args.device,
                       encoder_name=str(Path(args.checkpoint).resolve()) if args.checkpoint else None)
-    out = Path(args.output)
     # Read and check every input before any work: a bad file fails the run in one line,
     # not halfway through (targets are seconds long; holding them all is cheap).
     targets = [load_target(path, chain.sample_rate, chain.spec.duration) for path in paths]
-    out.mkdir(parents=True, exist_ok=True)
+    mkdir(out)
     records = []
     bar = tqdm(list(zip(paths, unique_names(paths), targets)), desc="matching", unit="sound", file=sys.stderr)
     for path, name, target in bar:
         bar.set_postfix_str(name)
         done = out / f"{name}.json"
         if done.is_file() and not args.force:
-            record = json.loads(done.read_text())
-            if record.get("settings") == matcher.settings() and record.get("source") == str(path):
+            try:
+                record = json.loads(done.read_text())
+            except (OSError, ValueError):  # unreadable or not JSON (edited by hand?): redo the sound
+                record = None
+            if isinstance(record, dict) and record.get("settings") == matcher.settings() \
+                    and record.get("source") == str(path):
                 records.append(record)
                 continue
         result = matcher.match(target, name)
         records.append(write_outputs(out, name, str(path), chain, target.cpu(), result, matcher.settings()))
     summary = summarize(records, matcher.settings())
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    with writing(out / "summary.json"):
+        tmp = out / "summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=1))
+        tmp.replace(out / "summary.json")
     return summary
 
 

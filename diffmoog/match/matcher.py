@@ -16,7 +16,7 @@ import torch
 
 from diffmoog import rng
 from diffmoog.chain import SEED_KEY, Chain
-from diffmoog.match.common import write_wav
+from diffmoog.match.common import mkdir, write_wav, writing
 from diffmoog.match.plots import plot_match
 from diffmoog.match.preset import save_preset
 from diffmoog.match.refine import Refiner, harden
@@ -97,19 +97,22 @@ class Matcher:
 def write_outputs(out: Path, name: str, source: str, chain: Chain, target: torch.Tensor,
                   result: MatchResult, settings: dict) -> dict:
     """OUT/<name>.preset.yaml, .match.wav, .png, then .json last (it marks the sound done)."""
-    out.mkdir(parents=True, exist_ok=True)
+    mkdir(out)
     last = next(s for s in reversed(STAGES) if s in result.metrics)
     summary = {stage: round(result.metrics[stage]["lsd"], 4) for stage in STAGES if stage in result.metrics}
-    save_preset(out / f"{name}.preset.yaml", chain, result.params, source=source,
-                metrics={f"lsd_{k}": v for k, v in summary.items()})
+    with writing(out / f"{name}.preset.yaml"):
+        save_preset(out / f"{name}.preset.yaml", chain, result.params, source=source,
+                    metrics={f"lsd_{k}": v for k, v in summary.items()})
     write_wav(out / f"{name}.match.wav", result.audio, chain.sample_rate)
-    plot_match(out / f"{name}.png", target.cpu(), result.audio.cpu(), chain.sample_rate, title=name,
-               metrics={f"LSD {k}": v for k, v in summary.items()}
-               | {"loss": result.metrics[last]["spectral_loss"]})
+    with writing(out / f"{name}.png"):
+        plot_match(out / f"{name}.png", target.cpu(), result.audio.cpu(), chain.sample_rate, title=name,
+                   metrics={f"LSD {k}": v for k, v in summary.items()}
+                   | {"loss": result.metrics[last]["spectral_loss"]})
     record = {"name": name, "source": source, "settings": settings, "final_stage": last,
               "metrics": result.metrics, "seconds": result.seconds,
               "seconds_total": sum(result.seconds.values())}
-    tmp = out / f"{name}.json.tmp"
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(out / f"{name}.json")
+    with writing(out / f"{name}.json"):
+        tmp = out / f"{name}.json.tmp"
+        tmp.write_text(json.dumps(record, indent=1))
+        tmp.replace(out / f"{name}.json")
     return record

@@ -9,6 +9,9 @@ Categorical choices cross-fade their weights (`fade`, the default: every built-i
 renders soft choice weights as a mix) or `switch` from A's to B's at the midpoint. Noise
 keeps A's seed for the first half and B's for the second, so both endpoints are exact.
 Writes OUT/morph_XX.wav + .preset.yaml per step and OUT/morph.wav (all steps in a row).
+Every value written stays in its parameter's range (continuous values are clamped against
+float rounding; a preset read with an out-of-range value was clamped, with a warning).
+--steps is 2 .. 1000, and all steps together (morph.wav) stay within spec.MAX_SOUND_SAMPLES.
 """
 from __future__ import annotations
 
@@ -20,8 +23,11 @@ import torch
 
 from diffmoog.chain import SEED_KEY, Chain
 from diffmoog.errors import ConfigError, DiffmoogError
-from diffmoog.match.common import fail, render_and_save, set_threads, write_wav
+from diffmoog.match.common import (MAX_OUTPUTS, Parser, check_not_input, check_number, check_output_dir,
+                                   check_refine_flags, check_restarts, fail, render_and_save, set_threads,
+                                   warner, write_wav)
 from diffmoog.match.preset import Preset, load_preset
+from diffmoog.spec import length_problem
 
 CATEGORICAL_MODES = ("fade", "switch")
 
@@ -32,7 +38,8 @@ def same_chain(a: Chain, b: Chain) -> bool:
 
 
 def interpolate(chain: Chain, a: dict, b: dict, t: float, categoricals: str = "fade") -> dict:
-    """Params at position t in [0, 1] between a (t=0) and b (t=1); batch 1."""
+    """Params at position t in [0, 1] between a (t=0) and b (t=1); batch 1. Continuous values
+    are clamped to [0, 1], so float rounding never puts one outside its range."""
     out = {}
     for fp in chain.free_params:
         va, vb = a[fp.key], b[fp.key]
@@ -40,14 +47,18 @@ def interpolate(chain: Chain, a: dict, b: dict, t: float, categoricals: str = "f
             va, vb = chain._weights(fp, va).float(), chain._weights(fp, vb).float()
             out[fp.key] = (1 - t) * va + t * vb if categoricals == "fade" else (va if t < 0.5 else vb)
         else:
-            out[fp.key] = (1 - t) * va.float() + t * vb.float()
+            out[fp.key] = ((1 - t) * va.float() + t * vb.float()).clamp(0.0, 1.0)
     out[SEED_KEY] = a[SEED_KEY] if t < 0.5 else b[SEED_KEY]
     return out
 
 
-def load_endpoint(path: str, args) -> Preset:
-    if Path(path).suffix in (".yaml", ".yml"):
-        return load_preset(path)
+def is_preset(path: str) -> bool:
+    return Path(path).suffix in (".yaml", ".yml")
+
+
+def load_endpoint(path: str, args, warn=None) -> Preset:
+    if is_preset(path):
+        return load_preset(path, warn)
     from diffmoog.match.cli import load_chain_and_model
     from diffmoog.match.inputs import load_target
     from diffmoog.match.matcher import Matcher
@@ -55,40 +66,62 @@ def load_endpoint(path: str, args) -> Preset:
     if args.chain is None and args.checkpoint is None:
         raise ConfigError(f"{path}: an audio endpoint is matched first; give --chain and/or --checkpoint")
     chain, model = load_chain_and_model(args.chain, args.checkpoint, "cpu")
+    check_restarts(args.restarts, chain)
     target = load_target(path, chain.sample_rate, chain.spec.duration)
     result = Matcher(chain, model, args.refine_steps, args.restarts, seed=args.seed).match(target, Path(path).stem)
     return Preset(chain, result.params, str(path))
 
 
+def step_stems(steps: int) -> list[str]:
+    width = max(2, len(str(steps - 1)))
+    return [f"morph_{i:0{width}d}" for i in range(steps)]
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="diffmoog-morph", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="diffmoog-morph", description=__doc__.split("\n\n")[0])
     p.add_argument("a", help="preset YAML or audio file (t = 0)")
     p.add_argument("b", help="preset YAML or audio file (t = 1)")
-    p.add_argument("--steps", type=int, default=8, help="number of sounds, endpoints included (>= 2)")
+    p.add_argument("--steps", type=int, default=8, help=f"number of sounds, endpoints included (2 .. {MAX_OUTPUTS})")
     p.add_argument("--categoricals", choices=CATEGORICAL_MODES, default="fade")
     p.add_argument("-o", "--output", default="morph")
     p.add_argument("--chain", help="for audio endpoints: chain to match with")
     p.add_argument("--checkpoint", help="for audio endpoints: encoder checkpoint")
-    p.add_argument("--refine-steps", type=int, default=100)
-    p.add_argument("--restarts", type=int, default=4)
+    p.add_argument("--refine-steps", type=int, default=100, help="for audio endpoints (>= 0)")
+    p.add_argument("--restarts", type=int, default=4, help="for audio endpoints (>= 1)")
     p.add_argument("--seed", type=int, default=0)
     return p
 
 
-def run(args) -> list[Path]:
-    if args.steps < 2:
-        raise ConfigError(f"--steps must be >= 2 (the two endpoints), got {args.steps}")
+def run(args, warn=None) -> list[Path]:
+    warn = warn or warner("diffmoog-morph")
+    check_number("--steps", args.steps, 2, MAX_OUTPUTS)
+    audio_endpoints = [path for path in (args.a, args.b) if not is_preset(path)]
+    if audio_endpoints:
+        check_refine_flags(args.refine_steps, args.restarts, args.checkpoint)
+    out = check_output_dir(args.output)
+    stems = step_stems(args.steps)
+    outputs = [out / "morph.wav"] + [out / f"{stem}{suffix}" for stem in stems for suffix in (".wav", ".preset.yaml")]
+    check_not_input(outputs, [args.a, args.b])
     set_threads("cpu")
-    a, b = load_endpoint(args.a, args), load_endpoint(args.b, args)
+    # Presets first (quick to check), then audio endpoints (each a match).
+    loaded = {path: load_endpoint(path, args, warn) for path in sorted({args.a, args.b}, key=is_preset, reverse=True)}
+    a, b = loaded[args.a], loaded[args.b]
     if not same_chain(a.chain, b.chain):
         raise ConfigError(f"{args.a} and {args.b} use different chains ({a.chain.name} vs {b.chain.name}); "
                           f"a morph needs the same chain")
-    chain, out = a.chain, Path(args.output)
+    chain = a.chain
+    different = [key for key in ("sample_rate", "duration", "note_off")
+                 if getattr(a.chain.spec, key) != getattr(b.chain.spec, key)]
+    if different:
+        warn(f"{args.b}: its {', '.join(different)} differ from {args.a}'s; every step uses {args.a}'s")
+    too_long = length_problem(args.steps * chain.spec.duration, chain.sample_rate)
+    if too_long:
+        raise ConfigError(f"--steps {args.steps}: morph.wav holds all steps in a row, too long ({too_long})")
     written, clips = [], []
-    for i in range(args.steps):
+    for i, stem in enumerate(stems):
         t = i / (args.steps - 1)
         params = interpolate(chain, a.params, b.params, t, args.categoricals)
-        audio, wav = render_and_save(out, f"morph_{i:02d}", chain, params, source=f"morph t={t:.4g}")
+        audio, wav = render_and_save(out, stem, chain, params, source=f"morph t={t:.4g}", warn=warn)
         clips.append(audio)
         written.append(wav)
     write_wav(out / "morph.wav", torch.cat(clips), chain.sample_rate)
@@ -98,10 +131,11 @@ def run(args) -> list[Path]:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        written = run(args)
+        written = run(args, warner("diffmoog-morph"))
     except DiffmoogError as error:
         return fail("diffmoog-morph", error)
-    print(f"wrote {len(written)} steps to {Path(args.output)}/ (morph_00..{len(written) - 1:02d}, morph.wav)")
+    names = [path.name.removesuffix(".wav") for path in written]
+    print(f"wrote {len(written)} steps to {Path(args.output)}/ ({names[0]}..{names[-1][len('morph_'):]}, morph.wav)")
     return 0
 
 

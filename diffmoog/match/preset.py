@@ -12,12 +12,25 @@ with a `preset:` section:
 
 Values are converted in float64 both ways, so save -> load returns the exact same float32
 normalised values (an exp/log round trip in float32 would detune long notes audibly).
+
+Loading is strict about structure and lenient about hand edits, and never silent:
+- `format` is the version of this layout (FORMAT); a newer or unknown one is refused, a
+  missing one reads as the current version;
+- a number outside its parameter's range (the `# low .. high` comment) is clamped to the
+  range, with a warning naming the file and key;
+- a parameter left out takes the chain's default, with a warning naming the key(s) and
+  the default(s) used.
+Warnings go to `warn(message)` (the CLIs print `prog: warning: ...`), by default to
+`warnings.warn` as a PresetWarning. Saving refuses values outside the range, so every
+preset written reads back unchanged.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 import yaml
@@ -28,8 +41,21 @@ from diffmoog.errors import SpecError, did_you_mean
 from diffmoog.params import Param
 from diffmoog.spec import parse_spec
 
-FORMAT = 1
+FORMAT = 1  # the version of the preset layout; load_preset refuses newer ones
 PRESET_FIELDS = ("format", "seed", "params", "source", "metrics")
+SEED_RANGE = (-2 ** 63, 2 ** 63 - 1)  # int64: what a seed tensor holds
+
+
+class PresetWarning(UserWarning):
+    """A preset loaded with a change: a value clamped to its range, or a default filled in."""
+
+
+def _default_warn(message: str) -> None:
+    warnings.warn(message, PresetWarning, stacklevel=3)
+
+
+def _where(source: str, key: str) -> str:
+    return f"{source}: key '{key}'" if source else f"key '{key}'"
 
 
 @dataclass
@@ -89,6 +115,13 @@ def preset_text(chain: Chain, params: dict[str, torch.Tensor], index: int = 0, s
     lines.append("  params:")
     values = physical_values(chain, params, index)
     for fp in chain.free_params:
+        if not fp.param.is_categorical:
+            normalized = float(params[fp.key][index])
+            if not 0.0 <= normalized <= 1.0:  # also NaN
+                raise SpecError(f"normalised value {normalized:g} ({values[fp.key]:g} {fp.param.unit}) is outside "
+                                f"the range {fp.param.describe_range()}; a preset holds in-range values only",
+                                chain.spec.source, key=fp.key)
+    for fp in chain.free_params:
         note = f"{fp.param.unit + ', ' if fp.param.unit else ''}{fp.param.describe_range()}"
         lines.append(f"    {fp.key}: {_scalar(values[fp.key])}  # {note}")
     return "\n".join(lines) + "\n"
@@ -100,44 +133,71 @@ def _scalar(value) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...").strip()
 
 
+
 def save_preset(path: str | Path, chain: Chain, params: dict[str, torch.Tensor], index: int = 0,
                 source: str = "", metrics: dict | None = None) -> Path:
     """Write item `index` of `params` as a preset; written to a temp file first so an
     interrupted save never leaves a half-written preset behind."""
     path = Path(path)
+    text = preset_text(chain, params, index, source, metrics)  # refuses bad values before touching disk
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(preset_text(chain, params, index, source, metrics))
-    tmp.replace(path)
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    finally:
+        if tmp.is_file():
+            tmp.unlink()
     return path
 
 
-def load_preset(path: str | Path) -> Preset:
-    """Read a preset file -> Preset(chain, normalised params of batch 1 with its seed)."""
+def load_preset(path: str | Path, warn: Callable[[str], None] | None = None) -> Preset:
+    """Read a preset file -> Preset(chain, normalised params of batch 1 with its seed).
+    Clamped values and filled-in defaults are reported through `warn` (module docstring)."""
     path = Path(path)
     source = str(path)
     if not path.is_file():
-        raise SpecError("preset file not found", source)
+        raise SpecError("preset file not found" if not path.exists() else "not a file", source)
     raw = yaml_io.read(path, lambda message: SpecError(message, source))
     if not isinstance(raw, dict) or "preset" not in raw:
         raise SpecError("not a preset (a chain file with a 'preset:' section)", source)
-    chain = Chain(parse_spec(raw, source))
     section = raw["preset"]
     if not isinstance(section, dict):
         raise SpecError("must be a mapping with 'params'", source, key="preset")
     for key in section:
         if key not in PRESET_FIELDS:
             raise SpecError(f"unknown field{did_you_mean(key, PRESET_FIELDS)}", source, key=f"preset.{key}")
+    check_format(section.get("format", FORMAT), source)  # before the chain: a newer layout may differ
+    chain = Chain(parse_spec(raw, source))
     values = section.get("params") or {}
     if not isinstance(values, dict):
         raise SpecError("must be a mapping of 'node.param' -> value", source, key="preset.params")
-    return Preset(chain, params_from_values(chain, values, section.get("seed", 0), source),
-                  str(section.get("source", "")), dict(section.get("metrics") or {}))
+    metrics = section.get("metrics") or {}
+    if not isinstance(metrics, dict):
+        raise SpecError(f"must be a mapping of name -> value, got {metrics!r}", source, key="preset.metrics")
+    return Preset(chain, params_from_values(chain, values, section.get("seed", 0), source, warn),
+                  str(section.get("source", "")), dict(metrics))
 
 
-def params_from_values(chain: Chain, values: dict, seed=0, source: str = "") -> dict[str, torch.Tensor]:
-    """{key: physical value | choice name} -> normalised params (batch 1); missing keys
-    take the chain's defaults."""
+def check_format(version, source: str = "") -> None:
+    """`preset.format` must be a layout version this code reads: 1 .. FORMAT."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise SpecError(f"expected an integer format version (this diffmoog writes {FORMAT}), got {version!r}",
+                        source, key="preset.format")
+    if version > FORMAT:
+        raise SpecError(f"format {version} is newer than this diffmoog reads (up to {FORMAT}); "
+                        f"update diffmoog to load it", source, key="preset.format")
+    if version < 1:
+        raise SpecError(f"unknown format {version}; formats start at 1 (this diffmoog reads up to {FORMAT})",
+                        source, key="preset.format")
+
+
+def params_from_values(chain: Chain, values: dict, seed=0, source: str = "",
+                       warn: Callable[[str], None] | None = None) -> dict[str, torch.Tensor]:
+    """{key: physical value | choice name} -> normalised params (batch 1). Numbers outside
+    their range are clamped to it and missing keys take the chain's defaults, each reported
+    through `warn` (default: warnings.warn)."""
+    warn = warn or _default_warn
     params = chain.defaults(1)
     for key, value in values.items():
         if key not in params:
@@ -147,17 +207,49 @@ def params_from_values(chain: Chain, values: dict, seed=0, source: str = "") -> 
         if param.is_categorical:
             if isinstance(value, bool) and set(param.choices) >= {"on", "off"}:
                 value = "on" if value else "off"  # YAML 1.1 reads unquoted on/off as booleans
-            if value not in param.choices:
+            if not isinstance(value, str) or value not in param.choices:
                 raise SpecError(f"'{value}' is not one of {', '.join(param.choices)}"
                                 f"{did_you_mean(value, param.choices)}", source, key=where)
             params[key] = param.one_hot(torch.tensor([param.choice_index(value)]))
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise SpecError(f"expected a number, got {value!r}", source, key=where)
-        if param.scale == "log" and value <= 0:
-            raise SpecError(f"must be > 0 (log-scale parameter), got {value!r}", source, key=where)
-        params[key] = torch.tensor([normalized_value(param, float(value))], dtype=torch.float32)
+        params[key] = torch.tensor([_in_range(param, float(value), _where(source, where), warn)],
+                                   dtype=torch.float32)
+    missing = [key for key in chain.param_keys if key not in values]
+    if missing:
+        defaults = ", ".join(f"{key} = {_default_text(chain.free_param(key).param)}" for key in missing)
+        warn(f"{_where(source, 'preset.params')}: missing {', '.join(missing)}; using the chain's "
+             f"default{'s' if len(missing) > 1 else ''}: {defaults}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SpecError(f"expected an integer, got {seed!r}", source, key="preset.seed")
+    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise SpecError(f"{seed} does not fit a 64-bit seed (saved presets hold 0 .. {2 ** 32 - 1})",
+                        source, key="preset.seed")
     params[SEED_KEY] = torch.tensor([seed], dtype=torch.int64)
     return params
+
+
+def _in_range(param: Param, value: float, where: str, warn) -> float:
+    """The normalised value of physical `value`, clamped to [0, 1] with a warning when it is
+    outside the range. Compared after rounding to float32 (what is rendered), so the few ulps
+    by which a saved boundary value can exceed the range in float64 never warn."""
+    if param.high == param.low:
+        normalized = 0.0 if value == param.low else math.copysign(1.0, value - param.low) * math.inf
+    elif param.scale == "log" and value <= 0:
+        normalized = -math.inf
+    else:
+        normalized = float(torch.tensor(normalized_value(param, value), dtype=torch.float32))
+    if 0.0 <= normalized <= 1.0:
+        return normalized
+    bound = param.low if normalized < 0 else param.high
+    unit = f" {param.unit}" if param.unit else ""
+    warn(f"{where}: {value:g}{unit} is outside the range {param.low:.6g} .. {param.high:.6g}{unit}; "
+         f"clamped to {bound:.6g}{unit}")
+    return 0.0 if normalized < 0 or param.high == param.low else 1.0
+
+
+def _default_text(param: Param) -> str:
+    if param.is_categorical:
+        return str(param.default)
+    return f"{float(param.default):g}{' ' + param.unit if param.unit else ''}"

@@ -18,6 +18,7 @@ from diffmoog.chain import SEED_KEY, Chain
 from diffmoog.match.spectral_loss import MultiResolutionSpectralLoss
 
 LOGIT_FLOOR = 1e-3  # soft weights -> logits: keeps log finite for exact one-hots
+RANDOM_POOL_PER_RESTART = 4  # with no starting guess, the best of this many random presets per restart
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Refiner:
 
     def random_starts(self, target: torch.Tensor, restarts: int, seed: int, pool: int | None = None) -> dict:
         """The `restarts` best of a pool of random presets (cheap, no gradient)."""
-        pool = max(pool or 4 * restarts, restarts)
+        pool = max(pool or RANDOM_POOL_PER_RESTART * restarts, restarts)
         candidates = self.chain.sample(pool, seed=seed, device=target.device)
         scores = self.score(candidates, target)
         best = torch.argsort(scores)[:restarts]

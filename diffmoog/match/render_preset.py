@@ -7,6 +7,13 @@ Pitch rule: every free `freq_hz` of an audio oscillator (a module whose type end
 first such oscillator (in the chain's order) to the MIDI note's frequency
 (440 * 2^((midi - 69) / 12) Hz). So intervals between oscillators (detune, FM ratios) are
 kept. Frequencies pinned by the chain's `fixed:` are not free and do not move.
+
+Limits: --pitch is a MIDI note, 0 .. 127; a note at or above the render's Nyquist frequency
+(half the sample rate) is refused (give a higher --sample-rate). An oscillator moved outside
+its parameter range still plays (the preset outside the range it was made for) and an
+oscillator above Nyquist aliases: both are printed as warnings. --duration and
+--sample-rate together stay within spec.MAX_SOUND_SAMPLES, checked before rendering. A
+render that comes out silent is written, with a warning.
 """
 from __future__ import annotations
 
@@ -17,8 +24,13 @@ import sys
 import torch
 
 from diffmoog.errors import ConfigError, DiffmoogError
-from diffmoog.match.common import fail, set_threads, write_wav
+from diffmoog.match.common import (Parser, check_not_input, check_number, check_output_file, fail,
+                                   set_threads, silence_problem, warner, write_wav)
 from diffmoog.match.preset import load_preset
+from diffmoog.spec import length_problem
+
+MIDI_RANGE = (0, 127)
+MAX_SAMPLE_RATE = 2 ** 31 - 1  # what a wav header's sample-rate field holds
 
 
 def midi_to_hz(midi: float) -> float:
@@ -51,40 +63,84 @@ def transpose(chain, params: dict, midi: float) -> dict:
     return out
 
 
+def frequency_warnings(chain, params: dict, sample_rate: int, midi: float | None = None) -> list[str]:
+    """Audio oscillators above the render's Nyquist frequency (they alias), and, after
+    --pitch, free ones moved outside their parameter range."""
+    nyquist = sample_rate / 2
+    out = []
+    free = set(oscillator_freq_keys(chain))
+    for name, node in chain.spec.nodes.items():
+        key = f"{name}.freq_hz"
+        if not node.module.endswith("oscillator"):
+            continue
+        if key in free:
+            param = chain.free_param(key).param
+            normalized = float(params[key].reshape(-1)[0])
+            hz = float(param.to_physical(params[key].double()).reshape(-1)[0])
+        elif "freq_hz" in node.fixed:
+            param, normalized, hz = None, 0.5, float(node.fixed["freq_hz"])
+        else:
+            continue
+        if hz >= nyquist:
+            out.append(f"{key} is {hz:.1f} Hz, above the Nyquist frequency ({nyquist:g} Hz) of a {sample_rate} Hz "
+                       f"render: it aliases (sounds at a wrong pitch); give a higher --sample-rate")
+        elif param is not None and midi is not None and not -1e-6 <= normalized <= 1 + 1e-6:
+            out.append(f"--pitch {midi:g} moves {key} to {hz:.1f} Hz, outside its range {param.low:.6g} .. "
+                       f"{param.high:.6g} Hz: the preset plays outside the range it was made for")
+    return out
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="render-preset", description="Render a preset YAML to a wav.")
+    p = Parser(prog="render-preset", description="Render a preset YAML to a wav.")
     p.add_argument("preset")
     p.add_argument("-o", "--output", required=True, help="output wav")
     p.add_argument("--note-off", type=float, help="note-off time in seconds (default: the preset's)")
     p.add_argument("--duration", type=float, help="seconds (default: the preset's)")
-    p.add_argument("--sample-rate", type=int, help="Hz (default: the preset's)")
-    p.add_argument("--pitch", type=float, help="MIDI note number (60 = middle C); see the pitch rule")
+    p.add_argument("--sample-rate", type=int, help="Hz, >= 1000 (default: the preset's)")
+    p.add_argument("--pitch", type=float, help="MIDI note number 0 .. 127 (60 = middle C); see the pitch rule")
     return p
 
 
-def run(args) -> str:
-    if args.duration is not None and args.duration <= 0:
-        raise ConfigError(f"--duration must be > 0, got {args.duration}")
-    if args.note_off is not None and args.note_off < 0:
-        raise ConfigError(f"--note-off must be >= 0, got {args.note_off}")
-    if args.sample_rate is not None and args.sample_rate < 1000:
-        raise ConfigError(f"--sample-rate must be >= 1000, got {args.sample_rate}")
+def run(args, warn=None) -> str:
+    warn = warn or warner("render-preset")
+    check_number("--duration", args.duration, above=0)
+    check_number("--note-off", args.note_off, 0)
+    check_number("--sample-rate", args.sample_rate, 1000, MAX_SAMPLE_RATE)
+    check_number("--pitch", args.pitch, *MIDI_RANGE)
+    output = check_output_file(args.output, suffix=".wav")
+    check_not_input([output], [args.preset])
     set_threads("cpu")
-    preset = load_preset(args.preset)
+    preset = load_preset(args.preset, warn)
     chain, params = preset.chain, preset.params
-    if args.pitch is not None:
-        params = transpose(chain, params, args.pitch)
     sample_rate = args.sample_rate or chain.sample_rate
+    duration = args.duration if args.duration is not None else chain.spec.duration
+    problem = length_problem(duration, sample_rate)
+    if problem:  # checked before any buffer is allocated
+        given = [flag for flag, value in (("--duration", args.duration), ("--sample-rate", args.sample_rate))
+                 if value is not None]
+        raise ConfigError(f"{'/'.join(given) or args.preset}: {problem}")
+    if args.pitch is not None:
+        hz = midi_to_hz(args.pitch)
+        if hz >= sample_rate / 2:
+            raise ConfigError(f"--pitch {args.pitch:g} is {hz:.1f} Hz, at or above the Nyquist frequency "
+                              f"({sample_rate / 2:g} Hz) of a {sample_rate} Hz render; give --sample-rate "
+                              f"{math.floor(2 * hz) + 1} or more, or a lower --pitch")
+        params = transpose(chain, params, args.pitch)
+    for message in frequency_warnings(chain, params, sample_rate, args.pitch):
+        warn(message)
     with torch.no_grad():
         audio = chain.render(params, sample_rate=sample_rate, duration=args.duration, note_off=args.note_off)
-    write_wav(args.output, audio[0], sample_rate)
+    write_wav(output, audio[0], sample_rate)
+    silent = silence_problem(audio[0])
+    if silent:
+        warn(f"{output}: {silent}; check the preset's levels, envelope and --note-off")
     return args.output
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        out = run(args)
+        out = run(args, warner("render-preset"))
     except DiffmoogError as error:
         return fail("render-preset", error)
     print(f"wrote {out}")

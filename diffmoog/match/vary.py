@@ -6,7 +6,7 @@ Each variation adds Gaussian noise of std `amount` to every continuous parameter
 normalised space (so log-scale parameters vary by a ratio, not by Hz), clamped to the
 range, and switches each categorical to another random choice with probability `amount`.
 Noise seeds stay the preset's. Variation i depends only on (--seed, i).
-Writes OUT/var_XX.wav and OUT/var_XX.preset.yaml.
+Writes OUT/var_XX.wav and OUT/var_XX.preset.yaml; --n is 1 .. 1000, --amount 0 .. 1.
 """
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ import torch
 
 from diffmoog import rng
 from diffmoog.chain import SEED_KEY, Chain
-from diffmoog.errors import ConfigError, DiffmoogError
-from diffmoog.match.common import fail, render_and_save, set_threads
+from diffmoog.errors import DiffmoogError
+from diffmoog.match.common import (MAX_OUTPUTS, Parser, check_not_input, check_number, check_output_dir, fail,
+                                   render_and_save, set_threads, warner)
 from diffmoog.match.preset import load_preset
 
 
@@ -43,35 +44,42 @@ def vary(chain: Chain, params: dict, amount: float, seed: int, index: int) -> di
     return out
 
 
+def variation_stems(n: int) -> list[str]:
+    width = max(2, len(str(n - 1)))
+    return [f"var_{i:0{width}d}" for i in range(n)]
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="diffmoog-vary", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="diffmoog-vary", description=__doc__.split("\n\n")[0])
     p.add_argument("preset")
-    p.add_argument("--n", type=int, default=8, help="number of variations")
-    p.add_argument("--amount", type=float, default=0.1, help="normalised std of the changes (0..1)")
+    p.add_argument("--n", type=int, default=8, help=f"number of variations (1 .. {MAX_OUTPUTS})")
+    p.add_argument("--amount", type=float, default=0.1, help="normalised std of the changes (0 .. 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="variations")
     return p
 
 
-def run(args) -> list[Path]:
-    if args.n < 1:
-        raise ConfigError(f"--n must be >= 1, got {args.n}")
-    if not 0.0 <= args.amount <= 1.0:
-        raise ConfigError(f"--amount must be in [0, 1], got {args.amount}")
+def run(args, warn=None) -> list[Path]:
+    warn = warn or warner("diffmoog-vary")
+    check_number("--n", args.n, 1, MAX_OUTPUTS)
+    check_number("--amount", args.amount, 0.0, 1.0)
+    out = check_output_dir(args.output)
+    stems = variation_stems(args.n)
+    check_not_input([out / f"{stem}{suffix}" for stem in stems for suffix in (".wav", ".preset.yaml")], [args.preset])
     set_threads("cpu")
-    preset = load_preset(args.preset)
-    chain, out, written = preset.chain, Path(args.output), []
-    for i in range(args.n):
+    preset = load_preset(args.preset, warn)
+    chain, written = preset.chain, []
+    for i, stem in enumerate(stems):
         params = vary(chain, preset.params, args.amount, args.seed, i)
         source = f"variation {i} of {args.preset} (amount {args.amount:g}, seed {args.seed})"
-        written.append(render_and_save(out, f"var_{i:02d}", chain, params, source)[1])
+        written.append(render_and_save(out, stem, chain, params, source, warn=warn)[1])
     return written
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        written = run(args)
+        written = run(args, warner("diffmoog-vary"))
     except DiffmoogError as error:
         return fail("diffmoog-vary", error)
     print(f"wrote {len(written)} variations to {Path(args.output)}/")

@@ -6,6 +6,7 @@ value is type-checked against the schema, so a typo never passes silently.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -223,6 +224,42 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _unwrap(tp):
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(tp) if a is not type(None))
+    return tp
+
+
+def _all_keys(cls=None, prefix: str = "") -> list[str]:
+    """Every dotted key path of the schema, e.g. 'optim.lr'."""
+    cls = Config if cls is None else cls
+    out = []
+    for name, tp in typing.get_type_hints(cls).items():
+        where = f"{prefix}.{name}" if prefix else name
+        out.append(where)
+        if dataclasses.is_dataclass(_unwrap(tp)) and _unwrap(tp) is not Ramp:
+            out.extend(_all_keys(_unwrap(tp), where))
+    return out
+
+
+def _suggest(key, cls, prefix: str) -> str:
+    """"; did you mean 'x'?" among `cls`'s keys, else a close key elsewhere in the schema, else the
+    valid keys at this level."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    hint = did_you_mean(key, names)
+    if hint:
+        return hint
+    paths = _all_keys()
+    leaves = {}
+    for path in paths:
+        leaves.setdefault(path.rsplit(".", 1)[-1], path)
+    close = difflib.get_close_matches(str(key), list(leaves), n=1, cutoff=0.5)
+    if close:
+        return f"; did you mean '{leaves[close[0]]}'?"
+    level = f"under '{prefix}'" if prefix else "at the top level"
+    return f" (valid keys {level}: {', '.join(names)})"
+
+
 def _build(cls, raw: dict, prefix: str, source: str, base=None):
     """A `cls` whose unspecified fields keep `base`'s values (the schema's defaults at the top)."""
     base = cls() if base is None else base
@@ -232,7 +269,7 @@ def _build(cls, raw: dict, prefix: str, source: str, base=None):
     for key, value in raw.items():
         where = f"{prefix}.{key}" if prefix else str(key)
         if key not in names:
-            raise ConfigError(f"{source}: unknown key '{where}'{did_you_mean(key, names)}")
+            raise ConfigError(f"{source}: unknown key '{where}'{_suggest(key, cls, prefix)}")
         kwargs[key] = _convert(value, hints[key], where, source, getattr(base, key))
     obj = dataclasses.replace(base, **kwargs)
     if cls is Ramp and obj.end is not None and obj.end_step < obj.start_step:
@@ -276,10 +313,60 @@ def to_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+# -- built-in configs ----------------------------------------------------------------------
+def configs_dir() -> Path:
+    """The built-in config folder (top-level `configs/`, installed as `diffmoog.configs`)."""
+    repo = Path(__file__).resolve().parent.parent.parent / "configs"
+    if repo.is_dir():
+        return repo
+    from importlib.resources import files
+    return Path(str(files("diffmoog.configs")))
+
+
+def builtin_configs() -> dict[str, Path]:
+    """Built-in configs by name (the file name without `.yaml`)."""
+    return {p.stem: p for p in sorted(configs_dir().glob("*.yaml"))}
+
+
+def describe(path: str | Path) -> str:
+    """A config's one-line description: its first comment line."""
+    try:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.strip().startswith("#"):
+                return line.strip().lstrip("#").strip()
+    except OSError:
+        pass
+    return ""
+
+
+def resolve_config(name_or_path: str | Path) -> Path:
+    """An existing config file, else a built-in config by name (`params_only` or `params_only.yaml`)."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise ConfigError(f"{text}: is a folder, not a config file")
+    known = builtin_configs()
+    stem = path.name[:-len(path.suffix)] if path.suffix in (".yaml", ".yml") else path.name
+    if path.parent == Path(".") and stem in known:
+        return known[stem]
+    listing = ", ".join(known) or "none"
+    if path.parent != Path("."):
+        builtin = f"; the built-in one is -c {stem}" if stem in known else ""
+        raise ConfigError(f"{text}: config file not found{builtin} (built-in configs: {listing})")
+    raise ConfigError(f"{text}: no such config file or built-in config{did_you_mean(stem, known)} "
+                      f"(built-in: {listing}; see diffmoog-train --list-configs)")
+
+
 def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
-    """Load a YAML config (or the defaults when `path` is None) and apply `key=value` overrides."""
+    """Load a YAML config (or the defaults when `path` is None) and apply `key=value` overrides.
+
+    `path` is a config file or a built-in config's name (see `resolve_config`).
+    """
     raw, source = {}, "<defaults>"
     if path is not None:
+        path = resolve_config(path)
         source = str(path)
         raw = yaml_io.read(path, lambda message: ConfigError(f"{source}: {message}"))
         raw = raw or {}
@@ -320,7 +407,7 @@ def _check_path(keys: list[str], text: str) -> None:
         hints = typing.get_type_hints(cls)
         if key not in hints:
             where = ".".join(keys[:i + 1])
-            raise ConfigError(f"--set '{text}': unknown key '{where}'{did_you_mean(key, hints)}")
+            raise ConfigError(f"--set '{text}': unknown key '{where}'{_suggest(key, cls, '.'.join(keys[:i]))}")
         cls = hints[key]
         if typing.get_origin(cls) in (typing.Union, types.UnionType):
             cls = next(a for a in typing.get_args(cls) if a is not type(None))

@@ -74,6 +74,95 @@ def check_chain(split_dir: Path, chain: Chain, meta: dict) -> None:
                           f"config's chain '{chain.name}' (set `chain:` to match, or regenerate the data)")
 
 
+# create-data's split names, and the sizes the built-in configs suggest for them.
+SPLITS = ("train", "val", "test")
+SPLIT_SIZES = {"train": 20000, "val": 1000, "test": 1000}
+
+
+def _chain_arg(chain: Chain) -> str:
+    """How to name `chain` to create-data: a built-in's name, else its YAML file."""
+    from diffmoog.spec import builtin_chains
+    builtin = builtin_chains().get(str(chain.name).upper())
+    return chain.name if builtin is not None and str(builtin) == str(chain.spec.source) else str(chain.spec.source)
+
+
+def create_data_command(split_dir: Path, chain: Chain, chain_arg: str | None = None, like: dict | None = None,
+                        duration_s: float | None = None) -> str:
+    """The create-data command that writes `split_dir` (OUT/NAME/SPLIT) for `chain`.
+
+    `like`: the metadata of an existing split the new one must match (duration, note-off, sample
+    rate, seed, wav format); `duration_s`: the config's `data.duration_s`, which wins.
+    """
+    import shlex
+
+    split_dir = Path(split_dir)
+    split, name, out = split_dir.name, split_dir.parent.name, split_dir.parent.parent
+    parts = ["create-data", "-c", str(chain_arg or _chain_arg(chain)), "--size", str(SPLIT_SIZES.get(split, 1000)),
+             "-s", split, "-o", str(out)]
+    if name != str(chain.name).lower():
+        parts += ["-n", name]
+    like = like or {}
+    duration = duration_s if duration_s is not None else like.get("duration")
+    if duration is not None and float(duration) != float(chain.spec.duration):
+        parts += ["-sd", f"{float(duration):g}"]
+    for flag, key, default in (("-no", "note_off", chain.spec.note_off), ("-sr", "sample_rate", chain.sample_rate),
+                               ("--seed", "seed", 0)):
+        if like.get(key) is not None and like[key] != default:
+            parts += [flag, f"{like[key]:g}" if isinstance(like[key], float) else str(like[key])]
+    if like.get("format") == "float32":
+        parts.append("--float")
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _where(path: Path) -> str:
+    return "" if path.is_absolute() else f" in {Path.cwd()}"
+
+
+def check_paths(cfg, chain: Chain, chain_arg: str | None = None) -> None:
+    """Before any work: the dataset folders `cfg.data` names exist, else one ConfigError naming the
+    key(s) and giving the create-data command(s) that make exactly those folders.
+
+    Relative paths are relative to the current folder (as create-data's `-o data` default is).
+    """
+    from diffmoog.train.objective import ever_on
+
+    data = cfg.data
+    splits = {key: Path(p) for key, p in (("data.train", data.train), ("data.val", data.val)) if p}
+    missing = {key: path for key, path in splits.items() if not path.exists()}
+    if missing:
+        like = None
+        for key, path in splits.items():
+            if key not in missing:
+                try:
+                    like = read_metadata(path)
+                except ConfigError:
+                    pass
+                break
+        odd = {key: path for key, path in missing.items() if path.name not in SPLITS}
+        if odd:
+            key, path = next(iter(odd.items()))
+            example = create_data_command(Path("data") / str(chain.name).lower() / key.split(".")[1], chain,
+                                          chain_arg, like, data.duration_s)
+            raise ConfigError(f"{key}: {path}: dataset folder not found{_where(path)}; create-data writes "
+                              f"OUT/NAME/SPLIT folders (SPLIT: {', '.join(SPLITS)}), e.g. `{example}` writes "
+                              f"data/{str(chain.name).lower()}/{key.split('.')[1]}: point {key} at such a folder")
+        commands = " && ".join(create_data_command(path, chain, chain_arg, like, data.duration_s)
+                               for path in missing.values())
+        if len(missing) == 1:
+            ((key, path),) = missing.items()
+            raise ConfigError(f"{key}: {path}: dataset folder not found{_where(path)}; make it with: {commands}")
+        (k1, p1), (k2, p2) = missing.items()
+        raise ConfigError(f"{k1}: {p1} and {k2}: {p2}: dataset folders not found{_where(p1)}; "
+                          f"make them with: {commands}")
+    real = [("data.real_val", data.real_val)]
+    if ever_on(data.real_weight):
+        real.insert(0, ("data.real_train", data.real_train))
+    for key, value in real:
+        if value and not Path(value).exists():
+            raise ConfigError(f"{key}: {value}: real-audio folder not found{_where(Path(value))}; point it at an "
+                              f"NSynth split or a folder of audio files with --set {key}=PATH")
+
+
 class SyntheticSplit:
     """A create-data split on disk: audio, normalised params and physical params per item."""
 
@@ -81,7 +170,8 @@ class SyntheticSplit:
         from diffmoog.data.dataset import ParamsDataset, collate_batch  # helper module, imported lazily
         self.dir = Path(split_dir)
         if not self.dir.is_dir():
-            raise ConfigError(f"{split_dir}: dataset folder not found")
+            raise ConfigError(f"{split_dir}: dataset folder not found{_where(self.dir)}; make it with: "
+                              f"{create_data_command(self.dir, chain)}")
         self.meta = read_metadata(self.dir)
         check_chain(self.dir, chain, self.meta)
         self.dataset = ParamsDataset(self.dir, chain=chain)

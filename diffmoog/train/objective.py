@@ -12,7 +12,8 @@ from diffmoog.train.schedule import ramp_value
 SPECTRAL = ("mrstft", "logmel", "wasserstein")
 
 
-def _ever_on(ramp: Ramp) -> bool:
+def ever_on(ramp: Ramp) -> bool:
+    """Whether a loss weight ramp is ever non-zero (so the loss, or the real-audio data, is used)."""
     return ramp.start != 0 or (ramp.end is not None and ramp.end != 0)
 
 
@@ -36,8 +37,8 @@ class Objective(nn.Module):
                               f"{did_you_mean(unknown[0], chain.spec.nodes)}")
         self.terms["chain"] = ChainLoss(nodes, cfg.chain.n_fft, cfg.chain.hop)
         self.ramps = {name: getattr(cfg, name).weight for name in ("param", *SPECTRAL, "chain")}
-        self.enabled = {name for name, ramp in self.ramps.items() if _ever_on(ramp)}
-        self.uses_real = _ever_on(real_weight)
+        self.enabled = {name for name, ramp in self.ramps.items() if ever_on(ramp)}
+        self.uses_real = ever_on(real_weight)
 
     def weights(self, step: int) -> dict[str, float]:
         out = {name: ramp_value(self.ramps[name], step) for name in self.ramps}
