@@ -71,10 +71,10 @@ def resolve(path: str | Path, prefer: str = "best") -> Path:
                 _warn(f"{other}; resuming from {candidate} (checkpoints/best is rewritten when validation "
                       f"improves on its recorded best)")
         return candidate
-    if need_training and (path / "checkpoints" / "best" / STATE_FILE).is_file() \
-            and check_readable(path / "checkpoints" / "best", False) is None:
+    best = path / "checkpoints" / "best"
+    if need_training and (best / STATE_FILE).is_file() and check_readable(best, False) is None:
         raise ConfigError(f"{problems[0]}; checkpoints/best is readable but has no optimiser state to resume "
-                          f"from: start a new run from its weights with {new_run_command(path / 'checkpoints' / 'best')}")
+                          f"from: start a new run from its weights with {new_run_command(best)}")
     if len(problems) == 1:
         raise ConfigError(problems[0])
     raise ConfigError(f"{path}: no readable checkpoint: " + "; ".join(problems))
@@ -91,6 +91,11 @@ def _prog() -> str:
         return PROG
     name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
     return name if name and not name.endswith(".py") and name not in ("-c", "-m") else "diffmoog"
+
+
+def reset_warnings() -> None:
+    """Warn again about what an earlier call already warned about (a new CLI run in this process)."""
+    _warned.clear()
 
 
 def _warn(message: str) -> None:

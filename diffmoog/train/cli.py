@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from diffmoog.errors import ConfigError, DiffmoogError
@@ -94,10 +95,27 @@ def main(argv=None) -> int:
     if args.list_configs:
         print(list_configs())
         return 0
+    with warnings.catch_warnings():
+        # A diverged model's NaN validation audio makes TensorBoard's wav encoder warn (two lines of
+        # numpy) just before the one-line "training diverged" error, which says it all.
+        warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning,
+                                r"torch\.utils\.tensorboard")
+        return _train(args)
+
+
+def _train(args) -> int:
+    from diffmoog.train import checkpoint
+    previous, checkpoint.PROG = checkpoint.PROG, PROG  # names this tool in the loader's warning lines
+    checkpoint.reset_warnings()
+    try:
+        return _run(args)
+    finally:
+        checkpoint.PROG = previous
+
+
+def _run(args) -> int:
     cfg = None
     try:
-        from diffmoog.train import checkpoint
-        checkpoint.PROG = PROG
         cfg = load_config(args)
         preflight(cfg, args.resume)
         from diffmoog.train.trainer import train

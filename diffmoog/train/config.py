@@ -315,12 +315,14 @@ def to_dict(config) -> dict:
 
 # -- built-in configs ----------------------------------------------------------------------
 def configs_dir() -> Path:
-    """The built-in config folder (top-level `configs/`, installed as `diffmoog.configs`)."""
-    repo = Path(__file__).resolve().parent.parent.parent / "configs"
-    if repo.is_dir():
-        return repo
+    """The built-in config folder: the `diffmoog.configs` package (the top-level `configs/` folder,
+    mapped by setup.cfg's package_dir, so also in editable installs), else `configs/` beside the
+    package in a source checkout that is not installed."""
     from importlib.resources import files
-    return Path(str(files("diffmoog.configs")))
+    try:
+        return Path(str(files("diffmoog.configs")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent.parent / "configs"
 
 
 def builtin_configs() -> dict[str, Path]:
