@@ -6,7 +6,10 @@ create.py    prepare -> this shard -> finalize; the summary line
 prepare.py   refuse to clobber / resume a matching run / --force
 shard.py     batch rendering, wav writing on threads, CSV parts, progress manifest
 finalize.py  join shard parts, check wavs, write metadata.json (last: it marks "finished")
-items.py     deterministic per-item rendering and the silence/NaN policy; PCM conversion
-manifest.py  progress files and locks; tables.py the CSV columns; wavfile.py the wav writer
+manifest.py  progress files and locks; wavfile.py the wav writer; fileio.py atomic writes
 from_nsynth.py  `--from-nsynth`: copying real NSynth notes into the same layout
+
+What the readers need too lives in diffmoog.data, which this package imports (never the
+other way round): layout.py (paths, ids, chain_json), items.py (per-item rendering, the
+silence/NaN policy, PCM16), tables.py (the CSV columns), fileio.py (DiskError, read_json).
 """

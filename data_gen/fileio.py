@@ -1,35 +1,12 @@
-"""Atomic file writes and OS errors turned into one-line messages that name the path."""
+"""Atomic file writes: a reader never sees half a file (errors as in diffmoog.data.fileio)."""
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 from pathlib import Path
 
-from diffmoog.errors import DiffmoogError
-
-
-class DiskError(DiffmoogError):
-    """Writing or reading a dataset file failed (disk full, permission, missing folder...)."""
-
-
-def describe(err: OSError, path) -> DiskError:
-    reason = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
-              errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-              errno.EROFS: "read-only file system"}.get(err.errno, err.strerror or str(err))
-    return DiskError(f"{path}: {reason}")
-
-
-@contextlib.contextmanager
-def os_errors(path):
-    """Re-raise any OSError inside the block as a DiskError naming `path`."""
-    try:
-        yield
-    except DiskError:
-        raise
-    except OSError as err:
-        raise describe(err, getattr(err, "filename", None) or path) from None
+from diffmoog.data.fileio import os_errors
 
 
 def temp_name(path: Path) -> Path:
@@ -58,11 +35,6 @@ def write_bytes_atomic(path: Path, *chunks) -> None:
 
 def write_json_atomic(path: Path, data) -> None:
     write_bytes_atomic(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
-
-
-def read_json(path: Path):
-    with os_errors(path):
-        return json.loads(Path(path).read_text())
 
 
 def makedirs(path: Path) -> None:

@@ -10,12 +10,13 @@ import re
 import shutil
 
 import diffmoog
-from diffmoog.data_gen import tables, wavfile
-from diffmoog.data_gen.fileio import DiskError, os_errors, temp_name, write_json_atomic
-from diffmoog.data_gen.items import MAX_RETRIES, SILENCE_PEAK, disk_samples
-from diffmoog.data_gen.layout import id_width, item_id, wav_name
+from diffmoog.data import tables
+from diffmoog.data.fileio import DiskError, os_errors
+from diffmoog.data.items import MAX_RETRIES, SILENCE_PEAK, disk_samples
+from diffmoog.data.layout import chain_json, id_width, item_id, wav_name
+from diffmoog.data_gen import wavfile
+from diffmoog.data_gen.fileio import temp_name, write_json_atomic
 from diffmoog.data_gen.manifest import FileLock, ShardFiles
-from diffmoog.data_gen.options import chain_json
 from diffmoog.data_gen.prepare import utc_now
 
 _SHARD = re.compile(r"shard-(\d+)-of-(\d+)\.json$")

@@ -34,11 +34,12 @@ import numpy as np
 from tqdm import tqdm
 
 from diffmoog import __version__
+from diffmoog.data.fileio import os_errors, read_json
+from diffmoog.data.layout import METADATA, SplitLayout, id_width, item_id
 from diffmoog.data.nsynth import choose_subset, filter_notes, read_note_audio
 from diffmoog.data.nsynth_index import available_splits, build_index
 from diffmoog.data.nsynth_meta import QUALITIES, Note
 from diffmoog.data_gen import fileio, wavfile
-from diffmoog.data_gen.layout import METADATA, SplitLayout, id_width, item_id
 from diffmoog.errors import ConfigError, DiffmoogError, did_you_mean
 
 LABELS_CSV = "nsynth_labels.csv"
@@ -131,12 +132,12 @@ def labels_csv(ids: list[str], notes: list[Note]) -> bytes:
 def _prepare(layout: SplitLayout, plan: dict, force: bool) -> None:
     """Refuse to touch a finished split (or another run's partial one) unless --force."""
     if layout.root.exists() and force:
-        with fileio.os_errors(layout.root):
+        with os_errors(layout.root):
             shutil.rmtree(layout.root)
     if layout.is_finished():
         raise ConfigError(f"{layout.root} already holds a finished dataset; pass --force to overwrite it")
     if layout.run_file.is_file():
-        if fileio.read_json(layout.run_file) != plan:
+        if read_json(layout.run_file) != plan:
             raise ConfigError(f"{layout.root} holds an unfinished copy made with other arguments; "
                               "run that command again to finish it, or pass --force to start over")
     elif layout.root.exists() and any(layout.root.iterdir()):
@@ -189,7 +190,7 @@ def main(args) -> int:
                 "count": len(written), "unreadable": unreadable, "labels_csv": LABELS_CSV, "synth_params": None,
                 "started_at": started.isoformat(), "finished_at": finished.isoformat()}
     fileio.write_json_atomic(layout.root / METADATA, metadata)
-    with fileio.os_errors(layout.progress):
+    with os_errors(layout.progress):
         shutil.rmtree(layout.progress, ignore_errors=True)
     seconds = (finished - started).total_seconds()
     print(f"copied {len(written)} NSynth notes to {layout.root} in {seconds:.1f} s", file=sys.stderr)

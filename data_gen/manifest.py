@@ -17,7 +17,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from diffmoog.data_gen.fileio import os_errors, read_json, write_json_atomic
+from diffmoog.data.fileio import os_errors, read_json
+from diffmoog.data_gen.fileio import write_json_atomic
 from diffmoog.errors import DiffmoogError
 
 

@@ -1,7 +1,6 @@
 """Typed, validated create-data settings (from argparse or from Python)."""
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +8,7 @@ from pathlib import Path
 import torch
 
 import diffmoog
-from diffmoog.data_gen.layout import SPLITS, SplitLayout
+from diffmoog.data.layout import SPLITS, SplitLayout, chain_json
 from diffmoog.errors import ConfigError, did_you_mean
 from diffmoog.spec import MAX_BATCH_SAMPLES, length_problem
 
@@ -97,8 +96,3 @@ class GenOptions:
                 "size": self.size, "sample_rate": self.sample_rate, "duration": self.duration,
                 "note_off": self.note_off, "format": self.format, "version": diffmoog.__version__,
                 "render": "compiled" if self.compile else "eager"}
-
-
-def chain_json(chain) -> dict:
-    """The raw chain spec as plain JSON types (what metadata.json stores)."""
-    return json.loads(json.dumps(chain.spec.raw, default=str))

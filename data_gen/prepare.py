@@ -4,8 +4,9 @@ from __future__ import annotations
 import shutil
 from datetime import datetime, timezone
 
-from diffmoog.data_gen.fileio import makedirs, os_errors, read_json, write_json_atomic
-from diffmoog.data_gen.layout import METADATA, NORMALIZED_CSV, PARAMS_CSV, PROGRESS_DIR, WAV_DIR
+from diffmoog.data.fileio import os_errors, read_json
+from diffmoog.data.layout import METADATA, NORMALIZED_CSV, PARAMS_CSV, PROGRESS_DIR, WAV_DIR
+from diffmoog.data_gen.fileio import makedirs, write_json_atomic
 from diffmoog.data_gen.manifest import identity_mismatch
 from diffmoog.errors import DiffmoogError
 

@@ -16,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from tqdm import tqdm
 
-from diffmoog.data_gen import tables, wavfile
-from diffmoog.data_gen.fileio import os_errors
-from diffmoog.data_gen.items import ItemRenderer, pcm16_into
-from diffmoog.data_gen.layout import id_width, item_id, shard_range, wav_name
+from diffmoog.data import tables
+from diffmoog.data.fileio import os_errors
+from diffmoog.data.items import ItemRenderer, pcm16_into
+from diffmoog.data.layout import id_width, item_id, shard_range, wav_name
+from diffmoog.data_gen import wavfile
 from diffmoog.data_gen.manifest import FileLock, ShardFiles, ShardProgress
 from diffmoog.errors import DiffmoogError
 

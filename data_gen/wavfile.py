@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from diffmoog.data_gen.fileio import describe, os_errors, temp_basename, write_bytes_atomic
+from diffmoog.data.fileio import describe, os_errors
+from diffmoog.data_gen.fileio import temp_basename, write_bytes_atomic
 
 PCM, IEEE_FLOAT = 1, 3
 

@@ -3,7 +3,7 @@
 Parameters travel as a dict keyed "node.param":
   continuous  -> normalised float tensor [batch] (or [batch, frames] for automation)
   categorical -> choice weights [batch, k] (one-hot, softmax...) or int indices [batch]
-plus an optional "seed" entry (int64 [batch]) that keys each item's noise.
+plus an optional SEED_KEY ("seed") entry (int64 [batch]) that keys each item's noise.
 """
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ import torch
 from diffmoog import rng
 from diffmoog.errors import ConfigError, SpecError, did_you_mean
 from diffmoog.modules import MODULES, RenderContext
-from diffmoog.params import Distribution, Param, weights_from_logits
+from diffmoog.params import SEED_KEY, Distribution, Param, weights_from_logits
 from diffmoog.spec import ChainSpec, length_problem, load_spec, parse_spec
 from diffmoog.stream import STREAM_CONSTANT, STREAM_VALUES
 from diffmoog.stream import stream as _stream_blocks
 
-SEED_KEY = "seed"
 ACTIVE = Param("active", "", scale="categorical", choices=("off", "on"), default="on",
                description="Whether this switchable module is on.")
 
@@ -95,7 +94,7 @@ class Chain:
         """Named normalised params -> flat `[batch, vector_size]` (categoricals one-hot/weights)."""
         columns = []
         for fp in self.free_params:
-            value = self._weights(fp, params[fp.key]) if fp.param.is_categorical else params[fp.key][:, None]
+            value = self.choice_weights(fp, params[fp.key]) if fp.param.is_categorical else params[fp.key][:, None]
             columns.append(value.float())
         return torch.cat(columns, dim=-1)
 
@@ -121,7 +120,7 @@ class Chain:
         for fp in self.free_params:
             value = params[fp.key]
             if fp.param.is_categorical:
-                out[fp.key] = self._weights(fp, value).argmax(-1)
+                out[fp.key] = self.choice_weights(fp, value).argmax(-1)
             else:
                 out[fp.key] = fp.param.to_physical(value)
         return out
@@ -154,7 +153,7 @@ class Chain:
     def item_seeds(self, batch_size: int, seed: int = 0, offset: int = 0) -> torch.Tensor:
         """Per-item keys: item i depends only on (seed, offset + i)."""
         index = torch.arange(offset, offset + batch_size, dtype=torch.int64)
-        return rng._mix32(rng._mix32(torch.full_like(index, seed & rng._MASK32)) ^ index)
+        return rng.item_keys(seed, index)
 
     def sample(self, batch_size: int, seed: int = 0, offset: int = 0,
                device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
@@ -218,7 +217,7 @@ class Chain:
             params = self.defaults(1)
         elif isinstance(params, torch.Tensor):
             params = self.from_vector(params)
-        params = self._check_params(params)
+        params = self.check_params(params)
         first = next(iter(v for k, v in params.items() if k != SEED_KEY), None)
         batch = first.shape[0] if first is not None else int(params.get(SEED_KEY, torch.zeros(1)).shape[0])
         device = first.device if first is not None else torch.device("cpu")
@@ -249,7 +248,7 @@ class Chain:
             if out.dim() == 1 or out.shape[-1] != ctx.n_samples:
                 out = out.expand(batch, ctx.n_samples) if out.dim() == 2 else out[:, None].expand(batch, ctx.n_samples)
             if node.active is not None:
-                on = self._weights(self._by_key[f"{name}.active"], params[f"{name}.active"])[:, 1:2]
+                on = self.choice_weights(self._by_key[f"{name}.active"], params[f"{name}.active"])[:, 1:2]
                 # on * out + (1 - on) * bypass, in one pass
                 out = torch.lerp(inputs[0], out, on.to(out.dtype)) if module.BYPASS == "input" else on * out
             signals[name] = out
@@ -271,7 +270,9 @@ class Chain:
         the blocks concatenate to `render(params, **kwargs)` (see diffmoog.stream)."""
         return _stream_blocks(self, params, block_size, **kwargs)
 
-    def _check_params(self, params: dict) -> dict:
+    def check_params(self, params: dict) -> dict:
+        """`params` itself, once every key is one of the chain's (or SEED_KEY) and none is
+        missing; a SpecError names the first unknown or missing key."""
         for key in params:
             if key != SEED_KEY and key not in self._by_key:
                 raise SpecError(f"unknown parameter{did_you_mean(key, self._by_key)}", self.spec.source, key=key)
@@ -280,7 +281,9 @@ class Chain:
             raise SpecError(f"missing parameter(s): {', '.join(missing)}", self.spec.source, key=missing[0])
         return params
 
-    def _weights(self, fp: FreeParam, value: torch.Tensor) -> torch.Tensor:
+    def choice_weights(self, fp: FreeParam, value: torch.Tensor) -> torch.Tensor:
+        """A categorical's value as choice weights `[batch, k]`: int indices `[batch]` become
+        one-hot (on the value's device); weights pass through unchanged."""
         if value.dim() == 1 and not value.is_floating_point():
             return fp.param.one_hot(value).to(value.device)
         return value
@@ -300,7 +303,7 @@ class Chain:
                 continue
             value = params[key]
             if param.is_categorical:
-                values[param.name] = self._weights(self._by_key[key], value).to(ctx.dtype)
+                values[param.name] = self.choice_weights(self._by_key[key], value).to(ctx.dtype)
             else:
                 # The chain's Param (with its range overrides), not the module's declaration.
                 physical = self._by_key[key].param.to_physical(value)

@@ -3,6 +3,8 @@
 Continuous parameters travel through the library as normalised tensors in [0, 1]; a module
 only ever sees physical units. Categorical parameters travel as choice weights `[batch, k]`
 (one-hot when sampled, softmax or straight-through when they come from an encoder).
+A params dict is keyed "node.param", plus an optional SEED_KEY entry (int64 [batch]) that
+keys each item's noise.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+SEED_KEY = "seed"  # the params-dict entry holding each item's noise key (not a parameter)
 SCALES = ("linear", "log", "categorical")
 DISTRIBUTIONS = ("uniform", "normal")
 
@@ -64,7 +67,10 @@ class Param:
         return self.low + normalized * (self.high - self.low)
 
     def to_normalized(self, physical: torch.Tensor) -> torch.Tensor:
-        physical = torch.as_tensor(physical, dtype=torch.float32)
+        """Physical units -> [0, 1]. A float64 tensor stays float64 (exact enough for an exp/log
+        round trip of a long note's pitch); anything else is computed in float32."""
+        float64 = isinstance(physical, torch.Tensor) and physical.dtype == torch.float64
+        physical = torch.as_tensor(physical, dtype=torch.float64 if float64 else torch.float32)
         if self.high == self.low:
             return torch.zeros_like(physical)
         if self.scale == "log":

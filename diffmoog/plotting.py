@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from diffmoog.analysis import stft
+
 AUDIO_COLOR = "#333333"
 CONTROL_COLOR = "#c0392b"
 
@@ -16,9 +18,8 @@ def log_spectrogram(audio, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
     x = torch.as_tensor(audio, dtype=torch.float32).detach().cpu().reshape(-1)
     n_fft = min(n_fft, max(16, 2 ** int(torch.log2(torch.tensor(float(len(x)))))))
     hop = min(hop, n_fft // 4)
-    spec = torch.stft(x, n_fft, hop_length=hop, window=torch.hann_window(n_fft), return_complex=True)
-    # 1e-5 floors silence at -100 dB so silent stretches render as a flat colour, not -inf.
-    return 20.0 * torch.log10(spec.abs() + 1e-5)
+    # 1e-10 floors silence at -100 dB so silent stretches render as a flat colour, not -inf.
+    return 10.0 * torch.log10(stft.power(x[None], n_fft, hop)[0].T + 1e-10)
 
 
 def spectrogram_image(ax, audio, sample_rate: int, n_fft: int = 1024, hop: int = 256,

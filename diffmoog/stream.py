@@ -17,8 +17,8 @@ from typing import Iterator
 import torch
 
 from diffmoog.errors import ConfigError
+from diffmoog.params import SEED_KEY
 
-SEED_KEY = "seed"  # = diffmoog.chain.SEED_KEY; not imported, since chain.py imports this module
 MIN_BLOCK, MAX_BLOCK = 16, 65536
 # Keys in the stream state dict next to the per-node states (not identifiers, so no node
 # can be named like them): params are constant over the note / their physical values.
@@ -36,7 +36,7 @@ def stream(chain, params: dict[str, torch.Tensor] | torch.Tensor | None = None,
         params = chain.defaults(1)
     elif isinstance(params, torch.Tensor):
         params = chain.from_vector(params)
-    params = chain._check_params(params)
+    params = chain.check_params(params)
     first = next(v for k, v in params.items() if k != SEED_KEY)
     batch, device = first.shape[0], first.device
     dtype = first.dtype if first.is_floating_point() else torch.float32
@@ -69,15 +69,6 @@ def _automation_per_sample(chain, params: dict, total: int) -> tuple[dict, set]:
         # As Chain.render's control-rate upsampling: linear, corners aligned.
         physical = torch.nn.functional.interpolate(fp.param.to_physical(value.double())[:, None], size=total,
                                                    mode="linear", align_corners=True)[:, 0]
-        out[fp.key] = _to_normalized64(fp.param, physical).to(value.dtype)
+        out[fp.key] = fp.param.to_normalized(physical).to(value.dtype)  # float64, like `physical`
         automated.add(fp.key)
     return out, automated
-
-
-def _to_normalized64(param, physical: torch.Tensor) -> torch.Tensor:
-    if param.high == param.low:
-        return torch.zeros_like(physical)
-    if param.scale == "log":
-        low, high = torch.log(torch.tensor([param.low, param.high], dtype=torch.float64))
-        return (torch.log(physical) - low) / (high - low)
-    return (physical - param.low) / (param.high - param.low)

@@ -9,7 +9,7 @@ import soundfile as sf
 
 import diffmoog
 from create_data_helpers import CHAIN, TINY, generate, popen, read_csv, snapshot
-from diffmoog.data_gen.tables import vector_columns
+from diffmoog.data.tables import vector_columns
 
 SIZE = 40
 

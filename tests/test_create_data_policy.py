@@ -6,7 +6,7 @@ import torch
 
 import diffmoog
 from create_data_helpers import CHAIN
-from diffmoog.data_gen.items import MAX_RETRIES, ItemRenderer, from_pcm16, noise_keys, to_pcm16
+from diffmoog.data.items import MAX_RETRIES, ItemRenderer, from_pcm16, noise_keys, to_pcm16
 from diffmoog.errors import DiffmoogError
 
 
@@ -56,7 +56,7 @@ def test_pcm16_round_trip_is_exact_in_range_and_clips_outside():
 def test_pcm16_rows_skip_the_clip_only_when_it_cannot_matter():
     """The writers' per-row conversion (clip skipped when the peak allows) equals to_pcm16."""
     import numpy as np
-    from diffmoog.data_gen.items import NO_CLIP_BELOW, pcm16_into
+    from diffmoog.data.items import NO_CLIP_BELOW, pcm16_into
     below = np.nextafter(np.float32(NO_CLIP_BELOW), np.float32(0))
     edge = np.float32(32767.5 / 32768)  # rounds half to even: 32768 without the clip
     rows = np.array([[0.1, -0.3, below, -below],  # peak below the bound: no clip needed

@@ -10,14 +10,14 @@ import torch
 import yaml
 
 import diffmoog
+from diffmoog.analysis.frechet import frechet_distance_audio
+from diffmoog.analysis.metrics import lsd
 from diffmoog.match.cli import main as match_main
-from diffmoog.match.frechet import frechet_distance_audio
 from diffmoog.match.matcher import Matcher
 from diffmoog.match.morph import interpolate
 from diffmoog.match.preset import load_preset, save_preset
 from diffmoog.match.refine import Refiner
 from diffmoog.match.vary import vary
-from diffmoog.train.metrics import lsd
 
 BIN = sys.executable
 # Three free parameters (amp, decay, cutoff), half a second: small enough for a quick match.

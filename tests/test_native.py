@@ -15,6 +15,14 @@ CHAINS = ["REDUCED_SIMPLE_OSC", "REDUCED", "MODULAR", "LFO_SAW", "FM_SAW", "DRUM
           "FM_DX7"]
 
 
+def test_chain_list_covers_every_module_with_a_kernel():
+    """CHAINS must exercise every module that declares a KERNEL (see also test_kernel_contract.py)."""
+    from diffmoog.modules import MODULES
+
+    used = {type(m).type_name for name in CHAINS for m in diffmoog.Chain.load(name).modules.values()}
+    assert {n for n, m in MODULES.items() if m.KERNEL is not None} <= used
+
+
 def render_both(chain, params, **kwargs):
     fast = chain.render(params, **kwargs)
     with native.disabled():

@@ -10,7 +10,8 @@ import yaml
 import diffmoog
 from diffmoog.errors import SpecError
 from diffmoog.match.preset import load_preset, save_preset
-from diffmoog.match.render_preset import midi_to_hz, oscillator_freq_keys
+from diffmoog.analysis.pitch import midi_to_hz
+from diffmoog.match.tuning import oscillator_freq_keys
 from diffmoog.spec import builtin_chains
 
 BIN = sys.executable

@@ -112,7 +112,7 @@ def test_shipped_config_trains_resumes_evaluates(name, tiny_data, tmp_path, nsyn
     assert json.loads((run_dir / "checkpoints/last/state.json").read_text())["step"] == 3
     result = json.loads(report.read_text())
     assert result["n_items"] == 6 and result["checkpoint_step"] in (2, 3)
-    if importlib.util.find_spec("diffmoog.match.frechet") is not None:
+    if importlib.util.find_spec("diffmoog.analysis.frechet") is not None:
         assert result["frechet_logmel"]["value"] >= 0 and result["frechet_logmel_random_preset"]["value"] >= 0
     for who in ("encoder", "random_preset"):
         metrics = result["metrics"][who]

@@ -16,12 +16,11 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from diffmoog.chain import Chain
-from diffmoog.data_gen import layout as files
-from diffmoog.data_gen.fileio import read_json
-from diffmoog.data_gen.items import ItemRenderer, from_pcm16, noise_keys, to_pcm16
-from diffmoog.data_gen.layout import id_width, item_id
-from diffmoog.data_gen.options import chain_json
-from diffmoog.data_gen.tables import vector_columns
+from diffmoog.data import layout as files
+from diffmoog.data.fileio import read_json
+from diffmoog.data.items import ItemRenderer, from_pcm16, noise_keys, to_pcm16
+from diffmoog.data.layout import chain_json, id_width, item_id
+from diffmoog.data.tables import vector_columns
 from diffmoog.errors import DiffmoogError
 
 

@@ -1,6 +1,7 @@
 """diffmoog-match: sounds in, editable presets out.
 
-    diffmoog-match INPUT... --chain NAME [--checkpoint CKPT] [--refine-steps N] [--restarts K] -o OUT
+    diffmoog-match INPUT... --chain NAME [--checkpoint CKPT] [--refine-steps N] [--restarts K]
+                   [--pitch-from audio|metadata|none] -o OUT
 
 Per sound: OUT/<name>.preset.yaml, <name>.match.wav, <name>.png, <name>.json (metrics of
 the random / encoder / refined stages). A sound whose .json exists with the same settings
@@ -23,9 +24,9 @@ from tqdm import tqdm
 from diffmoog.chain import Chain
 from diffmoog.errors import ConfigError, DiffmoogError
 from diffmoog.match.common import (Parser, check_device, check_output_dir, check_refine_flags, check_restarts,
-                                   fail, mkdir, set_threads, writing)
-from diffmoog.match.inputs import find_inputs, load_target, unique_names
-from diffmoog.match.matcher import STAGES, Matcher, write_outputs
+                                   fail, mkdir, set_threads, warner, writing)
+from diffmoog.match.inputs import find_inputs, load_target, metadata_pitch_hz, unique_names
+from diffmoog.match.matcher import PITCH_SOURCES, STAGES, Matcher, write_outputs
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,6 +37,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--refine-steps", type=int, default=100, help="Adam steps, >= 0 (0: no refinement)")
     p.add_argument("--restarts", type=int, default=4, help="refinement restarts, run as one batch (>= 1)")
     p.add_argument("--lr", type=float, default=0.03, help="Adam learning rate on normalised params (0 .. 1]")
+    p.add_argument("--pitch-from", choices=PITCH_SOURCES, default="audio",
+                   help="audio: estimate each sound's pitch and start every preset there (default); "
+                        "metadata: the pitch in an NSynth examples.json beside the audio (else the estimate); "
+                        "none: leave pitch to the model and refinement")
     p.add_argument("--seed", type=int, default=0, help="seeds random presets, restarts and noise")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("-o", "--output", default="matches", help="output folder")
@@ -65,7 +70,9 @@ def run(args) -> dict:
     chain, model = load_chain_and_model(args.chain, args.checkpoint, args.device)
     check_restarts(args.restarts, chain)
     matcher = Matcher(chain, model, args.refine_steps, args.restarts, args.lr, args.seed, args.device,
-                      encoder_name=str(Path(args.checkpoint).resolve()) if args.checkpoint else None)
+                      encoder_name=str(Path(args.checkpoint).resolve()) if args.checkpoint else None,
+                      pitch_from=args.pitch_from, warn=warner("diffmoog-match"))
+    metadata: dict = {}
     # Read and check every input before any work: a bad file fails the run in one line,
     # not halfway through (targets are seconds long; holding them all is cheap).
     targets = [load_target(path, chain.sample_rate, chain.spec.duration) for path in paths]
@@ -84,7 +91,8 @@ def run(args) -> dict:
                     and record.get("source") == str(path):
                 records.append(record)
                 continue
-        result = matcher.match(target, name)
+        metadata_hz = metadata_pitch_hz(path, metadata) if args.pitch_from == "metadata" else None
+        result = matcher.match(target, name, metadata_hz=metadata_hz)
         records.append(write_outputs(out, name, str(path), chain, target.cpu(), result, matcher.settings()))
     summary = summarize(records, matcher.settings())
     with writing(out / "summary.json"):
@@ -103,6 +111,7 @@ def summarize(records: list[dict], settings: dict) -> dict:
     seconds = sum(r["seconds_total"] for r in records) / max(len(records), 1)
     return {"settings": settings, "count": len(records), "mean": means, "seconds_per_sound": seconds,
             "sounds": [{"name": r["name"], "lsd": {s: r["metrics"][s]["lsd"] for s in STAGES if s in r["metrics"]},
+                        "pitch_hz": (r.get("pitch") or {}).get("hz"),
                         "seconds": r["seconds_total"]} for r in records]}
 
 

@@ -5,10 +5,12 @@ or too short to analyse.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
+from diffmoog.analysis.pitch import midi_to_hz
 from diffmoog.data.audio_io import fit_length, is_audio_file, load_audio
 from diffmoog.errors import DiffmoogError
 
@@ -49,6 +51,28 @@ def load_target(path: str | Path, sample_rate: int, duration_s: float) -> torch.
         raise InputError(f"{path}: silent (peak {peak:.1e}, below -80 dBFS within the first "
                          f"{duration_s:g} s); nothing to match")
     return audio
+
+
+def metadata_pitch_hz(path: Path, cache: dict | None = None) -> float | None:
+    """The MIDI pitch (as Hz) an NSynth-layout examples.json records for this sound, or None.
+
+    NSynth keeps `examples.json` beside the `audio/` folder (keys are file stems, values
+    hold "pitch"); the file's own folder is tried too. An unreadable or odd examples.json
+    counts as no metadata (the caller falls back to the audio estimate)."""
+    cache = {} if cache is None else cache
+    for folder in (path.parent, path.parent.parent):
+        meta_path = folder / "examples.json"
+        if meta_path not in cache:
+            try:
+                cache[meta_path] = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+            except (OSError, ValueError):
+                cache[meta_path] = None
+        meta = cache[meta_path]
+        entry = meta.get(path.stem) if isinstance(meta, dict) else None
+        pitch = entry.get("pitch") if isinstance(entry, dict) else None
+        if isinstance(pitch, (int, float)) and not isinstance(pitch, bool) and 0 <= pitch <= 127:
+            return float(midi_to_hz(float(pitch)))
+    return None
 
 
 def unique_names(paths: list[Path]) -> list[str]:

@@ -4,6 +4,13 @@ Stages (each scored with the same metrics, so one run compares them):
   random  - a random preset of the chain (the floor any method must beat);
   encoder - the trained encoder's prediction (when a checkpoint is given);
   refined - Adam refinement starting from the encoder's guess, or from random presets.
+
+Pitch (`pitch_from`): with "audio" (the default) the target's pitch is estimated
+(analysis/pitch.py) and the encoder's guess and every refinement start are moved to it
+(match/tuning.py); with "metadata" a pitch given by the caller (an NSynth examples.json) is
+used instead, the audio estimate when there is none; "none" leaves pitch to the model and
+refinement. The random stage stays a plain random preset: it is the floor to beat. A target
+with no clear pitch (a drum hit, noise) is matched without one, with a warning.
 """
 from __future__ import annotations
 
@@ -11,18 +18,23 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from diffmoog import rng
+from diffmoog.analysis.metrics import audio_metrics
+from diffmoog.analysis.pitch import hz_to_midi, note_pitch
 from diffmoog.chain import SEED_KEY, Chain
+from diffmoog.errors import ConfigError
 from diffmoog.match.common import mkdir, write_wav, writing
 from diffmoog.match.plots import plot_match
 from diffmoog.match.preset import save_preset
 from diffmoog.match.refine import Refiner, harden
-from diffmoog.train.metrics import audio_metrics
+from diffmoog.match.tuning import oscillator_freq_keys, retune
 
 STAGES = ("random", "encoder", "refined")
+PITCH_SOURCES = ("audio", "metadata", "none")
 
 
 @dataclass
@@ -31,13 +43,20 @@ class MatchResult:
     audio: torch.Tensor  # its render [samples]
     metrics: dict[str, dict[str, float]]  # stage -> metric -> value
     seconds: dict[str, float] = field(default_factory=dict)
+    pitch: dict | None = None  # the pitch used: hz, midi, source, confidence (None: no pitch)
 
 
 class Matcher:
     def __init__(self, chain: Chain, model: torch.nn.Module | None = None, steps: int = 100,
                  restarts: int = 4, lr: float = 0.03, seed: int = 0, device: str | torch.device = "cpu",
-                 encoder_name: str | None = None):
+                 encoder_name: str | None = None, pitch_from: str = "audio",
+                 warn: Callable[[str], None] | None = None):
+        if pitch_from not in PITCH_SOURCES:
+            raise ConfigError(f"--pitch-from must be one of {', '.join(PITCH_SOURCES)}, got {pitch_from!r}")
         self.chain, self.model, self.steps, self.restarts = chain, model, int(steps), int(restarts)
+        # A chain with no free oscillator pitch has nothing to move: pitch is then not used.
+        self.pitch_from = pitch_from if oscillator_freq_keys(chain) else "none"
+        self.warn = warn or (lambda message: None)
         self.encoder_name = encoder_name or ("<model>" if model is not None else None)
         self.seed, self.device = int(seed), torch.device(device)
         self.refiner = Refiner(chain, lr=lr)
@@ -45,18 +64,40 @@ class Matcher:
     def settings(self) -> dict:
         """What determines the result: a finished output with other settings is redone."""
         return {"chain": self.chain.name, "encoder": self.encoder_name, "refine_steps": self.steps,
-                "restarts": self.restarts, "lr": self.refiner.lr, "seed": self.seed}
+                "restarts": self.restarts, "lr": self.refiner.lr, "seed": self.seed, "pitch_from": self.pitch_from}
 
     def sound_seed(self, name: str) -> int:
         return rng.stable_seed(self.seed, name)
 
-    def match(self, target: torch.Tensor, name: str, progress=None) -> MatchResult:
+    def pitch(self, target: torch.Tensor, name: str, metadata_hz: float | None = None) -> dict | None:
+        """The pitch to match at (see the module docstring), or None."""
+        if self.pitch_from == "none":
+            return None
+        if self.pitch_from == "metadata":
+            if metadata_hz is not None:
+                return {"hz": float(metadata_hz), "midi": round(float(hz_to_midi(float(metadata_hz))), 3),
+                        "source": "metadata", "confidence": 1.0}
+            self.warn(f"{name}: no metadata pitch; estimating it from the audio")
+        note = note_pitch(target.reshape(1, -1), self.chain.sample_rate)
+        hz, confidence = float(note.f0_hz[0]), float(note.confidence[0])
+        if not bool(note.voiced[0]):
+            self.warn(f"{name}: no clear pitch (periodic in {float(note.voiced_fraction[0]):.0%} of its frames); "
+                      f"matching without a pitch")
+            return None
+        return {"hz": round(hz, 3), "midi": round(float(hz_to_midi(hz)), 3), "source": "audio",
+                "confidence": round(confidence, 4)}
+
+    def match(self, target: torch.Tensor, name: str, progress=None, metadata_hz: float | None = None) -> MatchResult:
         """Match `target` `[samples]` (at the chain's sample rate)."""
         target = target.to(self.device).float()
         n = target.shape[-1]
         seed = self.sound_seed(name)
         noise_key = self.chain.item_seeds(1, seed).to(self.device)
         metrics, seconds, final = {}, {}, None
+        clock = time.perf_counter()
+        pitch = self.pitch(target, name, metadata_hz)
+        pitch_hz = None if pitch is None else pitch["hz"]
+        seconds["pitch"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
         random = self.chain.sample(1, seed=seed, device=self.device)
@@ -72,19 +113,21 @@ class Matcher:
             start = self.chain.from_logits(outputs, hard=False)
             start = {k: v.detach() for k, v in start.items() if k in self.chain.param_keys}
             start[SEED_KEY] = noise_key
+            if pitch_hz is not None:
+                start = retune(self.chain, start, pitch_hz, clamp=True)
             final = harden(self.chain, start)
             metrics["encoder"] = self._score(final, target)
             seconds["encoder"] = time.perf_counter() - clock
 
         if self.steps > 0:
             clock = time.perf_counter()
-            result = self.refiner.refine(target, start, self.steps, self.restarts, seed, progress)
+            result = self.refiner.refine(target, start, self.steps, self.restarts, seed, progress, pitch_hz)
             final = result.params
             metrics["refined"] = self._score(final, target)
             metrics["refined"]["spectral_loss_start"] = result.start_loss
             seconds["refined"] = time.perf_counter() - clock
         audio = self.refiner.render(final, n)[0].detach()
-        return MatchResult(final, audio, metrics, seconds)
+        return MatchResult(final, audio, metrics, seconds, pitch)
 
     def _score(self, params: dict, target: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
@@ -102,14 +145,14 @@ def write_outputs(out: Path, name: str, source: str, chain: Chain, target: torch
     summary = {stage: round(result.metrics[stage]["lsd"], 4) for stage in STAGES if stage in result.metrics}
     with writing(out / f"{name}.preset.yaml"):
         save_preset(out / f"{name}.preset.yaml", chain, result.params, source=source,
-                    metrics={f"lsd_{k}": v for k, v in summary.items()})
+                    metrics={f"lsd_{k}": v for k, v in summary.items()}, pitch=result.pitch)
     write_wav(out / f"{name}.match.wav", result.audio, chain.sample_rate)
     with writing(out / f"{name}.png"):
         plot_match(out / f"{name}.png", target.cpu(), result.audio.cpu(), chain.sample_rate, title=name,
                    metrics={f"LSD {k}": v for k, v in summary.items()}
                    | {"loss": result.metrics[last]["spectral_loss"]})
     record = {"name": name, "source": source, "settings": settings, "final_stage": last,
-              "metrics": result.metrics, "seconds": result.seconds,
+              "pitch": result.pitch, "metrics": result.metrics, "seconds": result.seconds,
               "seconds_total": sum(result.seconds.values())}
     with writing(out / f"{name}.json"):
         tmp = out / f"{name}.json.tmp"

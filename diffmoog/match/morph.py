@@ -44,7 +44,7 @@ def interpolate(chain: Chain, a: dict, b: dict, t: float, categoricals: str = "f
     for fp in chain.free_params:
         va, vb = a[fp.key], b[fp.key]
         if fp.param.is_categorical:
-            va, vb = chain._weights(fp, va).float(), chain._weights(fp, vb).float()
+            va, vb = chain.choice_weights(fp, va).float(), chain.choice_weights(fp, vb).float()
             out[fp.key] = (1 - t) * va + t * vb if categoricals == "fade" else (va if t < 0.5 else vb)
         else:
             out[fp.key] = ((1 - t) * va.float() + t * vb.float()).clamp(0.0, 1.0)

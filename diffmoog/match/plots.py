@@ -8,20 +8,13 @@ import torch
 # importing this in a notebook keeps its inline plots working.
 from matplotlib.figure import Figure
 
-N_FFT, HOP = 1024, 256
-
-
-def spectrogram_db(audio: torch.Tensor) -> torch.Tensor:
-    """Power spectrogram in dB `[bins, frames]` of mono audio `[samples]`."""
-    window = torch.hann_window(N_FFT)
-    spec = torch.stft(audio.detach().float().cpu(), N_FFT, HOP, N_FFT, window, center=True, return_complex=True)
-    return 10.0 * torch.log10(spec.abs().square() + 1e-10)
+from diffmoog.plotting import log_spectrogram
 
 
 def plot_match(path: str | Path, target: torch.Tensor, match: torch.Tensor, sample_rate: int,
                title: str = "", metrics: dict[str, float] | None = None) -> Path:
     """Write a PNG with the target and match spectrograms on one colour scale."""
-    target_db, match_db = spectrogram_db(target), spectrogram_db(match)
+    target_db, match_db = log_spectrogram(target), log_spectrogram(match)
     top = float(max(target_db.max(), match_db.max()))
     extent = (0.0, target.shape[-1] / sample_rate, 0.0, sample_rate / 2000.0)
     figure = Figure(figsize=(11, 4), constrained_layout=True)

@@ -6,6 +6,7 @@ with a `preset:` section:
     preset:
       format: 1
       seed: 12345            # keys the noise modules, so the sound is reproducible
+      pitch: {hz: 440.0, midi: 69.0, source: audio, confidence: 0.99}   # optional: what a match used
       params:
         saw.freq_hz: 440.0   # Hz, 32.7 .. 2093
         lpf.active: "on"     # categoricals by choice name
@@ -36,13 +37,13 @@ import torch
 import yaml
 
 from diffmoog import yaml_io
-from diffmoog.chain import SEED_KEY, Chain
+from diffmoog.chain import Chain
 from diffmoog.errors import SpecError, did_you_mean
-from diffmoog.params import Param
+from diffmoog.params import SEED_KEY, Param
 from diffmoog.spec import parse_spec
 
 FORMAT = 1  # the version of the preset layout; load_preset refuses newer ones
-PRESET_FIELDS = ("format", "seed", "params", "source", "metrics")
+PRESET_FIELDS = ("format", "seed", "params", "source", "metrics", "pitch")
 SEED_RANGE = (-2 ** 63, 2 ** 63 - 1)  # int64: what a seed tensor holds
 
 
@@ -64,6 +65,7 @@ class Preset:
     params: dict[str, torch.Tensor]  # normalised, batch 1, with "seed"
     source: str = ""
     metrics: dict = field(default_factory=dict)
+    pitch: dict = field(default_factory=dict)  # the pitch a match used (hz, midi, source, confidence)
 
     @property
     def seed(self) -> int:
@@ -86,17 +88,8 @@ def physical_values(chain: Chain, params: dict[str, torch.Tensor], index: int = 
     return out
 
 
-def normalized_value(param: Param, physical: float) -> float:
-    """Physical -> normalised in float64 (Param.to_normalized works in float32)."""
-    if param.high == param.low:
-        return 0.0
-    if param.scale == "log":
-        return (math.log(physical) - math.log(param.low)) / (math.log(param.high) - math.log(param.low))
-    return (physical - param.low) / (param.high - param.low)
-
-
 def preset_text(chain: Chain, params: dict[str, torch.Tensor], index: int = 0, source: str = "",
-                metrics: dict | None = None) -> str:
+                metrics: dict | None = None, pitch: dict | None = None) -> str:
     """The YAML text of item `index` as a preset, with the unit and range of each value."""
     raw = {k: v for k, v in chain.spec.raw.items() if k != "preset"}
     raw.setdefault("name", chain.name)
@@ -112,6 +105,8 @@ def preset_text(chain: Chain, params: dict[str, torch.Tensor], index: int = 0, s
         lines.append(f"  source: {_scalar(source)}")
     if metrics:
         lines.append("  metrics: " + yaml.safe_dump(metrics, default_flow_style=True, width=1000).strip())
+    if pitch:
+        lines.append("  pitch: " + yaml.safe_dump(pitch, default_flow_style=True, width=1000).strip())
     lines.append("  params:")
     values = physical_values(chain, params, index)
     for fp in chain.free_params:
@@ -135,11 +130,11 @@ def _scalar(value) -> str:
 
 
 def save_preset(path: str | Path, chain: Chain, params: dict[str, torch.Tensor], index: int = 0,
-                source: str = "", metrics: dict | None = None) -> Path:
+                source: str = "", metrics: dict | None = None, pitch: dict | None = None) -> Path:
     """Write item `index` of `params` as a preset; written to a temp file first so an
     interrupted save never leaves a half-written preset behind."""
     path = Path(path)
-    text = preset_text(chain, params, index, source, metrics)  # refuses bad values before touching disk
+    text = preset_text(chain, params, index, source, metrics, pitch)  # refuses bad values before touching disk
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -175,8 +170,12 @@ def load_preset(path: str | Path, warn: Callable[[str], None] | None = None) -> 
     metrics = section.get("metrics") or {}
     if not isinstance(metrics, dict):
         raise SpecError(f"must be a mapping of name -> value, got {metrics!r}", source, key="preset.metrics")
+    pitch = section.get("pitch") or {}
+    if not isinstance(pitch, dict):
+        raise SpecError(f"must be a mapping like {{hz: 440.0, source: audio}}, got {pitch!r}", source,
+                        key="preset.pitch")
     return Preset(chain, params_from_values(chain, values, section.get("seed", 0), source, warn),
-                  str(section.get("source", "")), dict(metrics))
+                  str(section.get("source", "")), dict(metrics), dict(pitch))
 
 
 def check_format(version, source: str = "") -> None:
@@ -239,7 +238,7 @@ def _in_range(param: Param, value: float, where: str, warn) -> float:
     elif param.scale == "log" and value <= 0:
         normalized = -math.inf
     else:
-        normalized = float(torch.tensor(normalized_value(param, value), dtype=torch.float32))
+        normalized = float(param.to_normalized(torch.tensor(value, dtype=torch.float64)).float())
     if 0.0 <= normalized <= 1.0:
         return normalized
     bound = param.low if normalized < 0 else param.high

@@ -2,11 +2,11 @@
 
     render-preset PRESET.yaml -o out.wav [--note-off S] [--duration S] [--sample-rate R] [--pitch MIDI]
 
-Pitch rule: every free `freq_hz` of an audio oscillator (a module whose type ends in
-"oscillator"; LFOs are left alone) is scaled by the same factor, the one that moves the
-first such oscillator (in the chain's order) to the MIDI note's frequency
-(440 * 2^((midi - 69) / 12) Hz). So intervals between oscillators (detune, FM ratios) are
-kept. Frequencies pinned by the chain's `fixed:` are not free and do not move.
+Pitch rule (diffmoog/match/tuning.py): every free `freq_hz` of an audio oscillator (a
+module whose type ends in "oscillator"; LFOs are left alone) is scaled by the same factor,
+the one that moves the first such oscillator (in the chain's order) to the MIDI note's
+frequency (440 * 2^((midi - 69) / 12) Hz). So intervals between oscillators (detune, FM
+ratios) are kept. Frequencies pinned by the chain's `fixed:` are not free and do not move.
 
 Limits: --pitch is a MIDI note, 0 .. 127; a note at or above the render's Nyquist frequency
 (half the sample rate) is refused (give a higher --sample-rate). An oscillator moved outside
@@ -23,44 +23,23 @@ import sys
 
 import torch
 
+from diffmoog.analysis.pitch import midi_to_hz
 from diffmoog.errors import ConfigError, DiffmoogError
 from diffmoog.match.common import (Parser, check_not_input, check_number, check_output_file, fail,
                                    set_threads, silence_problem, warner, write_wav)
 from diffmoog.match.preset import load_preset
+from diffmoog.match.tuning import oscillator_freq_keys, retune
 from diffmoog.spec import length_problem
 
 MIDI_RANGE = (0, 127)
 MAX_SAMPLE_RATE = 2 ** 31 - 1  # what a wav header's sample-rate field holds
 
 
-def midi_to_hz(midi: float) -> float:
-    return 440.0 * 2.0 ** ((float(midi) - 69.0) / 12.0)
-
-
-def oscillator_freq_keys(chain) -> list[str]:
-    """Free audio-oscillator pitch keys, in chain order."""
-    return [fp.key for fp in chain.free_params if fp.param.name == "freq_hz"
-            and chain.spec.nodes[fp.node].module.endswith("oscillator")]
-
-
 def transpose(chain, params: dict, midi: float) -> dict:
-    """Params with the oscillators moved to `midi` (see the module docstring for the rule)."""
-    keys = oscillator_freq_keys(chain)
-    if not keys:
+    """Params with the oscillators moved to `midi` (the rule in diffmoog/match/tuning.py)."""
+    if not oscillator_freq_keys(chain):
         raise ConfigError(f"--pitch: chain {chain.name} has no free oscillator freq_hz to set")
-    reference = chain.free_param(keys[0]).param
-    ratio = midi_to_hz(midi) / float(reference.to_physical(params[keys[0]].double()))
-    out = dict(params)
-    for key in keys:
-        param = chain.free_param(key).param
-        hz = param.to_physical(params[key].double()) * ratio
-        # Normalised values may leave [0, 1]: the preset plays outside its training range.
-        if param.scale == "log":
-            normalized = (torch.log(hz) - math.log(param.low)) / (math.log(param.high) - math.log(param.low))
-        else:
-            normalized = (hz - param.low) / (param.high - param.low)
-        out[key] = normalized.float()
-    return out
+    return retune(chain, params, midi_to_hz(float(midi)))
 
 
 def frequency_warnings(chain, params: dict, sample_rate: int, midi: float | None = None) -> list[str]:

@@ -31,7 +31,7 @@ def vary(chain: Chain, params: dict, amount: float, seed: int, index: int) -> di
     for fp in chain.free_params:
         value = params[fp.key]
         if fp.param.is_categorical:
-            weights = chain._weights(fp, value).float()
+            weights = chain.choice_weights(fp, value).float()
             k = weights.shape[-1]
             choice = int(weights.argmax(-1)[0])
             if k > 1 and float(torch.rand((), generator=generator)) < amount:

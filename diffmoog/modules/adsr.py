@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import torch
 
-from diffmoog import native
 from diffmoog.modules.base import Module
-from diffmoog.native.adsr import adsr
+from diffmoog.native import adsr as adsr_kernel
 from diffmoog.params import Param
+
+# The curve's exponent k = CURVE_MIN + CURVE_SPAN * curve: near 0 linear, larger more exponential.
+CURVE_MIN, CURVE_SPAN = 1e-3, 8.0
+_NAMES = ("attack_s", "decay_s", "sustain_level", "release_s", "curve")
 
 
 def _curve(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -23,13 +26,16 @@ class ADSR(Module):
               Param("release_s", "s", 0.001, 2.0, "log", 0.3, description="Time from note-off to 0."),
               Param("curve", "", 0.0, 1.0, "linear", 0.5,
                     description="Segment shape: 0 linear, 1 strongly exponential (analog-like)."))
+    KERNEL = adsr_kernel.KERNEL
+    C_CONSTANTS = {"ADSR_CURVE_MIN": CURVE_MIN, "ADSR_CURVE_SPAN": CURVE_SPAN}
 
-    def render(self, ctx, inputs, params, controls):
-        names = ("attack_s", "decay_s", "sustain_level", "release_s", "curve")
-        if native.usable(params["attack_s"]):  # the same closed form, fused (native/adsr.h)
-            return adsr(*(params[n] for n in names), ctx.sample_rate, ctx.note_off_s, ctx.start, ctx.n_samples)
+    def render_native(self, ctx, inputs, params, controls):  # the same closed form, fused (native/adsr.h)
+        return adsr_kernel.adsr(*(params[n] for n in _NAMES), ctx.sample_rate, ctx.note_off_s, ctx.start,
+                                ctx.n_samples)
+
+    def render_torch(self, ctx, inputs, params, controls):
         t = ctx.time_s()
-        k = 1e-3 + 8.0 * params["curve"]
+        k = CURVE_MIN + CURVE_SPAN * params["curve"]
         attack, decay = params["attack_s"], params["decay_s"]
         # Closed form, no branches: the decay ramp is 0 until the attack ends, and the level
         # is frozen at note-off (t_held) before the release ramp scales it down to 0.

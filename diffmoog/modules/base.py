@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import torch
 
+from diffmoog import native
 from diffmoog.params import Param
 
 
@@ -50,13 +51,17 @@ class RenderContext:
 
 
 class Module:
-    """A synth module. Subclasses declare PARAMS and override `render`.
+    """A synth module. Subclasses declare PARAMS and override `render_torch`.
 
     PARAMS: every knob, in one place (name, unit, range, scale, default).
     CONTROL_PORTS: names of control-rate inputs (an envelope or LFO wired in by the chain),
         with the extra parameters that only exist when the port is wired (e.g. a depth).
     INPUTS: (min, max) number of audio inputs; max None means any number.
     BYPASS: what the node outputs when its "active" switch is off: "zeros" or "input".
+    KERNEL: the native kernel (diffmoog.native.Kernel) that `render_native` runs, or None.
+        A module with a kernel overrides `render_native` too; `render` picks the path.
+    C_CONSTANTS: constants of `render_torch` that its kernel's C code uses (C name -> value),
+        written into the kernels' generated header, so C never keeps its own copy.
     """
 
     type_name: ClassVar[str] = ""
@@ -66,6 +71,8 @@ class Module:
     REQUIRED_PORTS: ClassVar[tuple[str, ...]] = ()
     INPUTS: ClassVar[tuple[int, int | None]] = (0, 0)
     BYPASS: ClassVar[str] = "zeros"
+    KERNEL: ClassVar[native.Kernel | None] = None
+    C_CONSTANTS: ClassVar[dict[str, int | float]] = {}
 
     def __init__(self, node: str = "", input_names: tuple[str, ...] = (),
                  wired_ports: tuple[str, ...] = ()):
@@ -108,8 +115,32 @@ class Module:
                params: dict[str, torch.Tensor], controls: dict[str, torch.Tensor]
                ) -> torch.Tensor:
         """Return `[batch, samples]`. Continuous params arrive in physical units shaped
-        `[batch, 1]` or `[batch, samples]`; categorical ones as weights `[batch, k]`."""
+        `[batch, 1]` or `[batch, samples]`; categorical ones as weights `[batch, k]`.
+
+        The native kernel when the module has one and `native.usable_for` these tensors
+        (CPU float32/64, eager mode, library built, not `native.disabled()`), else the
+        PyTorch reference. Both paths read and write the same stream state keys."""
+        if self.KERNEL is not None and native.usable_for(inputs, params, controls):
+            return self.render_native(ctx, inputs, params, controls)
+        return self.render_torch(ctx, inputs, params, controls)
+
+    def render_torch(self, ctx: RenderContext, inputs: list[torch.Tensor],
+                     params: dict[str, torch.Tensor], controls: dict[str, torch.Tensor]
+                     ) -> torch.Tensor:
+        """The reference render, in PyTorch ops (any device and dtype, differentiable)."""
         raise NotImplementedError
+
+    def render_native(self, ctx: RenderContext, inputs: list[torch.Tensor],
+                      params: dict[str, torch.Tensor], controls: dict[str, torch.Tensor]
+                      ) -> torch.Tensor:
+        """The same render through `KERNEL` (same maths, to rounding; same stream state)."""
+        raise NotImplementedError
+
+
+def exp_mod(base: torch.Tensor, mod: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
+    """Exponential modulation, `base * 2**(mod * control)`: an oscillator's pitch, a filter's
+    cutoff (the kernels' EXP_MOD in native/common.h)."""
+    return base * torch.exp2(mod * control)
 
 
 def mix_choices(weights: torch.Tensor, render_choice, static: int | None = None) -> torch.Tensor:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import torch
 
-from diffmoog import native
 from diffmoog.modules.allpole import allpole
-from diffmoog.modules.base import Module
-from diffmoog.native.biquad import biquad
+from diffmoog.modules.base import Module, exp_mod
+from diffmoog.native import biquad as biquad_kernel
 from diffmoog.params import Param
 
 TYPES = ("lowpass", "highpass", "bandpass")
+# The cutoff is clamped to [MIN_CUTOFF_HZ, MAX_CUTOFF_RATIO * sample_rate]: poles stay inside
+# the unit circle at any sample rate.
+MIN_CUTOFF_HZ, MAX_CUTOFF_RATIO = 10.0, 0.45
 _TYPE_ONE_HOT = torch.eye(len(TYPES))[:, None, :]  # [type, 1, 3]: a pinned type's weights
 
 
@@ -76,33 +78,37 @@ class Filter(Module):
                                          description="Octaves the cutoff rises at control = 1."),)}
     INPUTS = (1, 1)
     BYPASS = "input"
+    KERNEL = biquad_kernel.KERNEL
+    C_CONSTANTS = {"FILTER_MIN_CUTOFF_HZ": MIN_CUTOFF_HZ, "FILTER_MAX_CUTOFF_RATIO": MAX_CUTOFF_RATIO}
 
-    def render(self, ctx, inputs, params, controls):
+    def render_native(self, ctx, inputs, params, controls):  # coefficients, feed-forward and recursion fused
+        x = inputs[0]
+        static = self.static_choice("filter_type")
+        weights = params["filter_type"] if static is None else _TYPE_ONE_HOT[static].to(x.dtype)
+        return biquad_kernel.biquad(x, params["cutoff_hz"], params["q"], weights, ctx.sample_rate,
+                                    controls.get("cutoff_hz"), params.get("cutoff_mod_oct"), ctx.node_state(self.node))
+
+    def render_torch(self, ctx, inputs, params, controls):
         x = inputs[0]
         cutoff = params["cutoff_hz"]
-        if native.usable(x, cutoff):  # coefficients, feed-forward and recursion fused
-            static = self.static_choice("filter_type")
-            weights = params["filter_type"] if static is None else _TYPE_ONE_HOT[static].to(x.dtype)
-            return biquad(x, cutoff, params["q"], weights, ctx.sample_rate, controls.get("cutoff_hz"),
-                          params.get("cutoff_mod_oct"), ctx.node_state(self.node))
         if "cutoff_hz" in controls:
-            cutoff = cutoff * torch.exp2(params["cutoff_mod_oct"] * controls["cutoff_hz"])
-        # Keep poles inside the unit circle at any sample rate.
-        cutoff = torch.clamp(cutoff, 10.0, 0.45 * ctx.sample_rate)
+            cutoff = exp_mod(cutoff, params["cutoff_mod_oct"], controls["cutoff_hz"])
+        cutoff = torch.clamp(cutoff, MIN_CUTOFF_HZ, MAX_CUTOFF_RATIO * ctx.sample_rate)
         (b0, b1, b2), (a1, a2) = biquad_coefficients(cutoff, params["q"], params["filter_type"],
                                                      ctx.sample_rate, self.static_choice("filter_type"))
         state = ctx.node_state(self.node)
         if state is None:
             return allpole(feedforward(x, b0, b1, b2), a1, a2)
-        # Streaming: carry (x[-2], x[-1]) and (y[-1], y[-2]) across blocks.
-        history = state.get("x")
+        # Streaming: carry (x[-1], x[-2], y[-1], y[-2]) across blocks, in the kernel's layout
+        # and under its key, so a stream may switch path between blocks.
+        history = state.get(biquad_kernel.STATE_KEY)
         if history is None:
-            history = x.new_zeros(x.shape[0], 2)
-        padded = torch.cat([history, x], dim=-1)
+            history = x.new_zeros(x.shape[0], 4)
+        padded = torch.cat([history[:, :2].flip(-1), x], dim=-1)
         # The same op order as the offline path (feedforward), so blocks match it bit for bit;
         # per-sample coefficients get two dummy columns for the history samples.
         pad = [b if b.shape[-1] == 1 else torch.cat([b[:, :2], b], dim=-1) for b in (b0, b1, b2)]
         feed = feedforward(padded, *pad)[:, 2:]
-        y = allpole(feed, a1, a2, state.get("y"))
-        state["x"], state["y"] = padded[:, -2:].detach(), y[:, -2:].flip(-1).detach()
+        y = allpole(feed, a1, a2, history[:, 2:])
+        state[biquad_kernel.STATE_KEY] = torch.cat([y[:, -2:], padded[:, -2:]], dim=-1).flip(-1).detach()
         return y

@@ -21,7 +21,7 @@ class Mixer(Module):
     def all_param_names(cls):
         return ["level_<input>"]
 
-    def render(self, ctx, inputs, params, controls):
+    def render_torch(self, ctx, inputs, params, controls):
         # One fused multiply-add pass per input.
         out = None
         for name, signal in zip(self.input_names, inputs):

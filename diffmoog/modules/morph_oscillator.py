@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from diffmoog import native
 from diffmoog.modules.base import Module
-from diffmoog.modules.oscillator import AMP, FREQ_HZ
+from diffmoog.modules.oscillator import AMP, FREQ_HZ, OSC_CONSTANTS, osc_kernel
 from diffmoog.modules.waveforms import phase, render_waveform
 from diffmoog.native.oscillator import SHAPE_IDS, oscillator
 from diffmoog.params import Param
@@ -19,21 +18,26 @@ class MorphOscillator(Module):
     PARAMS = (FREQ_HZ, AMP,
               Param("shape", "", 0.0, 1.0, "linear", 0.0,
                     description="0 sine, 1/3 triangle, 2/3 saw, 1 square; linear cross-fades between."))
+    KERNEL = osc_kernel.KERNEL
+    C_CONSTANTS = OSC_CONSTANTS
 
-    def render(self, ctx, inputs, params, controls):
+    @staticmethod
+    def _weights(params) -> list[torch.Tensor]:
         position = params["shape"] * (len(SHAPES) - 1)
         # Triangular weights: each shape peaks at its own position and fades over one step.
-        weights = [torch.clamp(1.0 - torch.abs(position - i), min=0.0) for i in range(len(SHAPES))]
-        if native.usable(params["freq_hz"]):
-            return self._render_native(ctx, params, weights)
+        return [torch.clamp(1.0 - torch.abs(position - i), min=0.0) for i in range(len(SHAPES))]
+
+    def render_torch(self, ctx, inputs, params, controls):
+        weights = self._weights(params)
         p, inc = phase(ctx, params["freq_hz"], self.node)
         out = 0.0
         for weight, name in zip(weights, SHAPES):
             out = out + weight * render_waveform(name, p, inc, True)
         return params["amp"] * out
 
-    def _render_native(self, ctx, params, weights):
+    def render_native(self, ctx, inputs, params, controls):
         """One fused kernel pass per shape that any row uses (a zero weight has zero gradient)."""
+        weights = self._weights(params)
         state = ctx.node_state(self.node)
         start_phase = state.get("phase") if state is not None else None
         out = None

@@ -5,11 +5,15 @@ import functools
 
 import torch
 
-from diffmoog import native
-from diffmoog.modules.base import Module, mix_choices, take_rows
+from diffmoog.modules.additive import FADE, MAX_HARMONICS
+from diffmoog.modules.base import Module, exp_mod, mix_choices, take_rows
 from diffmoog.modules.waveforms import phase, render_waveform
+from diffmoog.native import oscillator as osc_kernel
 from diffmoog.native.oscillator import SHAPE_IDS, oscillator
 from diffmoog.params import Param
+
+# What the oscillator kernel shares with the PyTorch path (additive.py), for every module using it.
+OSC_CONSTANTS = {"ADDITIVE_MAX_HARMONICS": MAX_HARMONICS, "ADDITIVE_FADE": FADE}
 
 FREQ_HZ = Param("freq_hz", "Hz", 32.7, 2093.0, "log", 261.63,
                 description="Pitch (C1..C7 by default).")
@@ -29,9 +33,14 @@ class Oscillator(Module):
     description = "Audio oscillator (sine, saw, square, triangle)."
     PARAMS = (FREQ_HZ, AMP, waveform_param(("sine", "saw", "square", "triangle"), "sine"),
               BAND_LIMIT)
+    KERNEL = osc_kernel.KERNEL
+    C_CONSTANTS = OSC_CONSTANTS
 
-    def render(self, ctx, inputs, params, controls):
+    def render_torch(self, ctx, inputs, params, controls):
         return render_shapes(self, ctx, params, params["freq_hz"])
+
+    def render_native(self, ctx, inputs, params, controls):
+        return render_shapes_native(self, ctx, params, params["freq_hz"])
 
 
 def render_shapes(module: Module, ctx, params, freq_hz, control=None, mod_index=None,
@@ -42,10 +51,8 @@ def render_shapes(module: Module, ctx, params, freq_hz, control=None, mod_index=
         band_limited = is_band_limited(module, params)
     shapes = next(q for q in module.params() if q.name == "waveform").choices
     amp = params.get("amp", 1.0)
-    if native.usable(freq_hz, control):
-        return render_native(module, ctx, params, shapes, freq_hz, amp, control, mod_index, band_limited)
     if control is not None:
-        freq_hz = freq_hz * torch.exp2(mod_index * control)
+        freq_hz = exp_mod(freq_hz, mod_index, control)
     p, inc = phase(ctx, freq_hz, module.node)
 
     def one(choice, rows):
@@ -56,7 +63,17 @@ def render_shapes(module: Module, ctx, params, freq_hz, control=None, mod_index=
     return amp * out if isinstance(amp, torch.Tensor) else out
 
 
-def render_native(module, ctx, params, shapes, freq_hz, amp, control, mod_index, band_limited,
+def render_shapes_native(module: Module, ctx, params, freq_hz, control=None, mod_index=None,
+                         band_limited: bool | None = None):
+    """`render_shapes` through the oscillator kernel."""
+    if band_limited is None:
+        band_limited = is_band_limited(module, params)
+    shapes = next(q for q in module.params() if q.name == "waveform").choices
+    return render_kernel(module, ctx, params, shapes, freq_hz, params.get("amp", 1.0), control, mod_index,
+                         band_limited)
+
+
+def render_kernel(module, ctx, params, shapes, freq_hz, amp, control, mod_index, band_limited,
                   phase_offset=None):
     """The fused kernel: one pass per waveform choice present (diffmoog/native/oscillator.h).
     `phase_offset` `[batch, samples]` (cycles): phase modulation (pm_oscillator)."""

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from diffmoog import native
 from diffmoog.modules.base import Module, mix_choices, take_rows
-from diffmoog.modules.oscillator import (AMP, BAND_LIMIT, FREQ_HZ, is_band_limited, render_native,
-                                         waveform_param)
-from diffmoog.modules.waveforms import TWO_PI, _frac, phase, render_waveform
+from diffmoog.modules.oscillator import (AMP, BAND_LIMIT, FREQ_HZ, OSC_CONSTANTS, is_band_limited, osc_kernel,
+                                         render_kernel, waveform_param)
+from diffmoog.modules.waveforms import TWO_PI, frac, phase, render_waveform
 from diffmoog.params import Param
 
 MOD_INDEX_RAD = Param("mod_index", "rad", 0.0, 10.0, "linear", 1.0,
@@ -20,14 +19,18 @@ class PMOscillator(Module):
     PARAMS = (FREQ_HZ, AMP, waveform_param(("sine", "saw", "square"), "sine"), BAND_LIMIT)
     CONTROL_PORTS = {"phase": (MOD_INDEX_RAD,)}
     REQUIRED_PORTS = ("phase",)
+    KERNEL = osc_kernel.KERNEL
+    C_CONSTANTS = OSC_CONSTANTS
 
-    def render(self, ctx, inputs, params, controls):
+    def render_native(self, ctx, inputs, params, controls):
+        offset = params["mod_index"] * controls["phase"] / TWO_PI  # the oscillator kernel takes the offset
+        return render_kernel(self, ctx, params, self.PARAMS[2].choices, params["freq_hz"], params["amp"],
+                             None, None, is_band_limited(self, params), phase_offset=offset)
+
+    def render_torch(self, ctx, inputs, params, controls):
         offset = params["mod_index"] * controls["phase"] / TWO_PI
-        if native.usable(params["freq_hz"], offset):  # the oscillator kernel takes the offset
-            return render_native(self, ctx, params, self.PARAMS[2].choices, params["freq_hz"], params["amp"],
-                                 None, None, is_band_limited(self, params), phase_offset=offset)
         carrier, inc = phase(ctx, params["freq_hz"], self.node)
-        p = _frac(carrier + offset)
+        p = frac(carrier + offset)
         # The instantaneous increment sets the BLEP width; the first sample reuses the carrier's
         # (a streamed block continues from the previous block's last offset instead).
         state = ctx.node_state(self.node)

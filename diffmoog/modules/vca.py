@@ -13,7 +13,7 @@ class VCA(Module):
     INPUTS = (1, 1)
     BYPASS = "input"
 
-    def render(self, ctx, inputs, params, controls):
+    def render_torch(self, ctx, inputs, params, controls):
         if "gain" not in controls:
             return inputs[0] * params["gain"]
         if self.static.get("gain") == 1.0:  # the usual patch: skip a pass over the audio

@@ -9,7 +9,8 @@ from diffmoog.modules.base import RenderContext
 TWO_PI = 2.0 * torch.pi
 
 
-def _frac(x: torch.Tensor) -> torch.Tensor:
+def frac(x: torch.Tensor) -> torch.Tensor:
+    """The fractional part x - floor(x) (a phase in cycles)."""
     return x - torch.floor(x)
 
 
@@ -25,15 +26,15 @@ def phase(ctx: RenderContext, freq_hz: torch.Tensor, node: str = "") -> tuple[to
         # In float64, inc * n is exact to ~1e-12 cycles at any length (float32 would drift
         # by several ulps of n * inc); the float frac catches a rounding up to 1.0.
         wide = inc.to(torch.float64) * ctx.sample_index().to(torch.float64)
-        return _frac(_frac(wide).to(inc.dtype)), inc
+        return frac(frac(wide).to(inc.dtype)), inc
     state = ctx.node_state(node)
     start = state.get("phase", 0.0) if state is not None else 0.0
     wide = inc.to(torch.float64)
     total = torch.cumsum(wide, dim=-1)
     out = total - wide + start
     if state is not None:
-        state["phase"] = _frac(total[:, -1:] + start).detach()
-    return _frac(_frac(out).to(inc.dtype)), inc  # a double just below 1 may round to 1.0
+        state["phase"] = frac(total[:, -1:] + start).detach()
+    return frac(frac(out).to(inc.dtype)), inc  # a double just below 1 may round to 1.0
 
 
 def blep(p: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
@@ -72,7 +73,7 @@ def square(p: torch.Tensor, dt: torch.Tensor, band_limited: bool = True) -> torc
     naive = 1.0 - 2.0 * torch.floor(2.0 * p)  # +1 on [0, 0.5), -1 on [0.5, 1)
     if not band_limited:
         return naive
-    return naive + blep(p, dt) - blep(_frac(p + 0.5), dt)
+    return naive + blep(p, dt) - blep(frac(p + 0.5), dt)
 
 
 def triangle(p: torch.Tensor, dt: torch.Tensor, band_limited: bool = True) -> torch.Tensor:
@@ -80,7 +81,7 @@ def triangle(p: torch.Tensor, dt: torch.Tensor, band_limited: bool = True) -> to
     if not band_limited:
         return naive
     # The slope changes by +-8 per cycle (4 per half cycle, both ways) = 8*dt per sample.
-    return naive + 8.0 * dt * (blamp(p, dt) - blamp(_frac(p + 0.5), dt))
+    return naive + 8.0 * dt * (blamp(p, dt) - blamp(frac(p + 0.5), dt))
 
 
 WAVEFORMS = {"sine": sine, "saw": saw, "square": square, "triangle": triangle}

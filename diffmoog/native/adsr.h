@@ -1,7 +1,8 @@
 /* ADSR envelope (diffmoog/modules/adsr.py), forward and backward in one pass each.
 
 curve(x, k) = expm1(-k x) / expm1(-k), with x clamped to [0, 1]; x = 0 and x = 1 give
-exactly 0 and 1, as in the PyTorch path. Parameters are copied a block at a time into
+exactly 0 and 1, as in the PyTorch path; k = ADSR_CURVE_MIN + ADSR_CURVE_SPAN * curve
+(constants from modules/adsr.py, via generated.h). Parameters are copied a block at a time into
 small arrays (constant ones repeated), so the per-sample loops vectorise either way.
 */
 
@@ -53,18 +54,13 @@ INLINE int SUF(adsr_flat)(double t_first, double t_last, REAL a, REAL d, REAL s,
     (all_constant && SUF(adsr_flat)((double)(start + t0) / sample_rate, (double)(start + t0 + n - 1) / sample_rate, \
                                     attack[b], decay[b], sustain[b], release[b], off, strict, &level, &d_sustain))
 
-#define ADSR_ARGS \
-    int64_t row0, int64_t row1, int64_t T, const REAL *attack, int attack_ps, const REAL *decay, int decay_ps, \
-    const REAL *sustain, int sustain_ps, const REAL *release, int release_ps, const REAL *curve, int curve_ps, \
-    double sample_rate, double note_off, int64_t start
-
 #define ADSR_BLOCK \
     SUF(param_block)(A, attack + b * (attack_ps ? T : 1), attack_ps, t0, n); \
     SUF(param_block)(D, decay + b * (decay_ps ? T : 1), decay_ps, t0, n); \
     SUF(param_block)(S, sustain + b * (sustain_ps ? T : 1), sustain_ps, t0, n); \
     SUF(param_block)(R, release + b * (release_ps ? T : 1), release_ps, t0, n); \
     SUF(param_block)(C, curve + b * (curve_ps ? T : 1), curve_ps, t0, n); \
-    for (int i = 0; i < n; i++) { K[i] = (REAL)1e-3 + (REAL)8 * C[i]; E[i] = EXPM1(-K[i]); }
+    for (int i = 0; i < n; i++) { K[i] = (REAL)ADSR_CURVE_MIN + (REAL)ADSR_CURVE_SPAN * C[i]; E[i] = EXPM1(-K[i]); }
 
 #define ADSR_SAMPLE \
     const REAL a = A[i], d = D[i], s = S[i], r = R[i], k = K[i], e = E[i]; \
@@ -74,7 +70,7 @@ INLINE int SUF(adsr_flat)(double t_first, double t_last, REAL a, REAL d, REAL s,
     const REAL x_rise = SUF(clamp01)(u_rise), x_fall = SUF(clamp01)(u_fall), x_rel = SUF(clamp01)(u_rel); \
     const REAL rise = SUF(curve)(x_rise, k, e), fall = SUF(curve)(x_fall, k, e), rel = SUF(curve)(x_rel, k, e);
 
-void SUF(adsr_forward)(ADSR_ARGS, REAL *out) {
+void SUF(adsr_forward)(ADSR_FORWARD_ARGS) {
     FTZ_BEGIN
     const REAL off = (REAL)note_off;
     REAL A[BLK], D[BLK], S[BLK], R[BLK], C[BLK], K[BLK], E[BLK];
@@ -98,8 +94,7 @@ void SUF(adsr_forward)(ADSR_ARGS, REAL *out) {
 }
 
 /* Gradients of sum(grad * out) w.r.t. the five parameters (per-row sums for per-row ones). */
-void SUF(adsr_backward)(ADSR_ARGS, const REAL *grad,
-                        REAL *g_attack, REAL *g_decay, REAL *g_sustain, REAL *g_release, REAL *g_curve) {
+void SUF(adsr_backward)(ADSR_BACKWARD_ARGS) {
     FTZ_BEGIN
     const REAL off = (REAL)note_off;
     REAL A[BLK], D[BLK], S[BLK], R[BLK], C[BLK], K[BLK], E[BLK];
@@ -135,7 +130,7 @@ void SUF(adsr_backward)(ADSR_ARGS, const REAL *grad,
                 parts[1][i] = d_fall * fx * (-((double)held_t - a) / ((double)d * d));
                 parts[2][i] = gt * fall * keep;
                 parts[3][i] = d_rel * lx * (-((double)time - off) / ((double)r * r));
-                parts[4][i] = 8.0 * (d_rise * rk + d_fall * fk + d_rel * lk);
+                parts[4][i] = ADSR_CURVE_SPAN * (d_rise * rk + d_fall * fk + d_rel * lk);
             }
             for (int j = 0; j < 5; j++) {
                 if (per_sample[j]) for (int i = 0; i < n; i++) targets[j][b * T + t0 + i] = (REAL)parts[j][i];
@@ -146,7 +141,6 @@ void SUF(adsr_backward)(ADSR_ARGS, const REAL *grad,
     }
     FTZ_END
 }
-#undef ADSR_ARGS
 #undef ADSR_BLOCK
 #undef ADSR_SAMPLE
 #undef ADSR_FLAT

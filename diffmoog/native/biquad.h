@@ -2,7 +2,9 @@
 
 y[t] = b0 x[t] + b1 x[t-1] + b2 x[t-2] - a1 y[t-1] - a2 y[t-2], coefficients from the
 cutoff (optionally base * 2^(mod * ctl[t]), a filter envelope), Q and three type weights
-(low/high/band-pass numerators, as biquad_coefficients). The recursion is latency-bound,
+(low/high/band-pass numerators, as biquad_coefficients), the cutoff clamped to
+[FILTER_MIN_CUTOFF_HZ, FILTER_MAX_CUTOFF_RATIO * sample_rate] (modules/filter.py, via
+generated.h). The recursion is latency-bound,
 so constant-coefficient rows run four at a time (independent chains overlap); per-sample
 coefficients are computed a block at a time in vectorised loops. The backward is the
 adjoint recursion run backwards in time, with the coefficient gradients chained to
@@ -15,10 +17,6 @@ typedef struct {  /* per-sample coefficient maths for one block (+2 samples of l
     REAL b0[BLK + 2], b1[BLK + 2], b2[BLK + 2], a1[BLK + 2], a2[BLK + 2];
 } SUF(bq_block);
 
-#define BQ_ARGS \
-    int64_t row0, int64_t row1, int64_t T, const REAL *x, const REAL *cutoff, int cutoff_ps, \
-    const REAL *ctl, const REAL *mod, int mod_ps, const REAL *q, int q_ps, const REAL *types, double sample_rate
-
 /* Coefficients of samples [t0, t0+n) of row b into k. */
 INLINE void SUF(bq_fill)(SUF(bq_block) *k, int64_t b, int64_t t0, int n, int64_t T, const REAL *cutoff,
                                 int cutoff_ps, const REAL *ctl, const REAL *mod, int mod_ps, const REAL *q,
@@ -30,13 +28,13 @@ INLINE void SUF(bq_fill)(SUF(bq_block) *k, int64_t b, int64_t t0, int n, int64_t
     else for (int i = 0; i < n; i++) k->q[i] = q_row[0];
     if (ctl) {
         const REAL *c_row = ctl + b * T + t0, *m_row = mod + b * (mod_ps ? T : 1);
-        if (mod_ps) for (int i = 0; i < n; i++) k->raw[i] = k->raw[i] * EXP2(m_row[t0 + i] * c_row[i]);
-        else for (int i = 0; i < n; i++) k->raw[i] = k->raw[i] * EXP2(m_row[0] * c_row[i]);
+        if (mod_ps) for (int i = 0; i < n; i++) k->raw[i] = EXP_MOD(k->raw[i], m_row[t0 + i], c_row[i]);
+        else for (int i = 0; i < n; i++) k->raw[i] = EXP_MOD(k->raw[i], m_row[0], c_row[i]);
     }
     const REAL w_lp = w[0], w_hp = w[1], w_bp = w[2];
     for (int i = 0; i < n; i++) {
         REAL f = k->raw[i];
-        f = f < (REAL)10 ? (REAL)10 : (f > hi ? hi : f);
+        f = f < (REAL)FILTER_MIN_CUTOFF_HZ ? (REAL)FILTER_MIN_CUTOFF_HZ : (f > hi ? hi : f);
         REAL w0 = (REAL)TWO_PI_D * f / sr;
         REAL cs = COS(w0), sn = SIN(w0);
         REAL alpha = sn / ((REAL)2 * k->q[i]);
@@ -51,9 +49,9 @@ INLINE void SUF(bq_fill)(SUF(bq_block) *k, int64_t b, int64_t t0, int n, int64_t
     }
 }
 
-void SUF(biquad_forward)(BQ_ARGS, REAL *state, REAL *out) {
+void SUF(biquad_forward)(BIQUAD_FORWARD_ARGS) {
     FTZ_BEGIN
-    const REAL sr = (REAL)sample_rate, hi = (REAL)(0.45 * sample_rate);
+    const REAL sr = (REAL)sample_rate, hi = (REAL)(FILTER_MAX_CUTOFF_RATIO * sample_rate);
     const int varying = ctl || cutoff_ps || q_ps;
     SUF(bq_block) k;
     for (int64_t b0 = row0; b0 < row1; b0 += varying ? 1 : BQ_LANES) {
@@ -158,10 +156,9 @@ INLINE void SUF(bq_backward_constant)(int lanes, int64_t T, const REAL *const *x
     }
 }
 
-void SUF(biquad_backward)(BQ_ARGS, const REAL *state_in, const REAL *yout, const REAL *grad,
-                          REAL *g_x, REAL *g_cutoff, REAL *g_ctl, REAL *g_mod, REAL *g_q, REAL *g_types) {
+void SUF(biquad_backward)(BIQUAD_BACKWARD_ARGS) {
     FTZ_BEGIN
-    const REAL sr = (REAL)sample_rate, hi = (REAL)(0.45 * sample_rate);
+    const REAL sr = (REAL)sample_rate, hi = (REAL)(FILTER_MAX_CUTOFF_RATIO * sample_rate);
     const int varying = ctl || cutoff_ps || q_ps;
     SUF(bq_block) k;
     REAL lam[BLK], xp[BLK + 2], yp[BLK + 2];
@@ -188,7 +185,7 @@ void SUF(biquad_backward)(BQ_ARGS, const REAL *state_in, const REAL *yout, const
                 SUF(bq_fill)(&k, b, 0, 1, T, cutoff, cutoff_ps, ctl, mod, mod_ps, q, q_ps, types + 3 * b, sr, hi);
                 double d_fc, d_q, d_w[3];
                 SUF(bq_chain)(G[j], k.cs[0], k.sn[0], k.alpha[0], k.ia0[0], k.q[0], types + 3 * b, sr, &d_fc, &d_q, d_w);
-                g_cutoff[b] = (k.raw[0] < (REAL)10 || k.raw[0] > hi) ? (REAL)0 : (REAL)d_fc;
+                g_cutoff[b] = (k.raw[0] < (REAL)FILTER_MIN_CUTOFF_HZ || k.raw[0] > hi) ? (REAL)0 : (REAL)d_fc;
                 g_q[b] = (REAL)d_q;
                 if (g_types) for (int i = 0; i < 3; i++) g_types[3 * b + i] = (REAL)d_w[i];
             }
@@ -232,7 +229,7 @@ void SUF(biquad_backward)(BQ_ARGS, const REAL *state_in, const REAL *yout, const
                 double d_w[3];
                 SUF(bq_chain)(G, k.cs[i], k.sn[i], k.alpha[i], k.ia0[i], k.q[i], w, sr, &part[0][i], &part[1][i], d_w);
                 const REAL raw = k.raw[i];
-                part[0][i] = (raw < (REAL)10 || raw > hi) ? 0.0 : part[0][i];
+                part[0][i] = (raw < (REAL)FILTER_MIN_CUTOFF_HZ || raw > hi) ? 0.0 : part[0][i];
                 part[2][i] = d_w[0]; part[3][i] = d_w[1]; part[4][i] = d_w[2];
             }
             if (ctl) {  /* raw cutoff = base * 2^(m c): chain to base, mod and control */
@@ -262,5 +259,4 @@ void SUF(biquad_backward)(BQ_ARGS, const REAL *state_in, const REAL *yout, const
     }
     FTZ_END
 }
-#undef BQ_ARGS
 #undef BQ_LANES

@@ -21,6 +21,12 @@ DIFFMOOG_SIMD double expm1(double); DIFFMOOG_SIMD double exp2(double); DIFFMOOG_
 #define LN2_D 0.6931471805599453
 /* Inclusive bounds, as torch.clamp passes gradient on both edges. */
 #define INSIDE(u, lo, hi) ((u) >= (lo) && (u) <= (hi))
+/* A pragma whose argument is macro-expanded first (e.g. GCC unroll ADDITIVE_MAX_HARMONICS). */
+#define DIFFMOOG_PRAGMA(x) _Pragma(#x)
+#define DIFFMOOG_PRAGMA_EXPANDED(x) DIFFMOOG_PRAGMA(x)
+/* Exponential modulation, base * 2^(mod * ctl): the oscillator's pitch and the filter's
+   cutoff (modules/base.py: exp_mod, the PyTorch reference). */
+#define EXP_MOD(base, mod, ctl) ((base) * EXP2((mod) * (ctl)))
 #endif
 #ifndef DIFFMOOG_LANES_ONCE
 #define DIFFMOOG_LANES_ONCE

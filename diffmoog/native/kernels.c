@@ -4,6 +4,10 @@ Each kernel is a template over REAL (float and double), included twice below. A 
 processes the rows [row0, row1) of a batch, so Python threads can split a batch (ctypes
 releases the GIL). Parameters are passed as a pointer plus a per-sample flag: rows of
 [batch, 1] (flag 0) or [batch, samples] (flag 1) contiguous tensors.
+
+generated.h is written at build time from the Python declarations (the modules' KERNEL
+and C_CONSTANTS): constants, every kernel's argument list and prototype, and the
+#include of every kernel header, in the module registry's order.
 */
 #include "common.h"
 
@@ -17,10 +21,7 @@ releases the GIL). Parameters are passed as a pointer plus a per-sample flag: ro
 #define EXP2 exp2f
 #define EXPM1 expm1f
 #define EXP expf
-#include "oscillator.h"
-#include "adsr.h"
-#include "biquad.h"
-#include "noise.h"
+#include "generated.h"
 #undef REAL
 #undef SUF
 #undef FLOOR
@@ -42,7 +43,4 @@ releases the GIL). Parameters are passed as a pointer plus a per-sample flag: ro
 #define EXP2 exp2
 #define EXPM1 expm1
 #define EXP exp
-#include "oscillator.h"
-#include "adsr.h"
-#include "biquad.h"
-#include "noise.h"
+#include "generated.h"

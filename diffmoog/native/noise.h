@@ -5,14 +5,14 @@ integer-only, so the loops vectorise; the backward re-hashes instead of saving t
 */
 #ifndef DIFFMOOG_NOISE_ONCE
 #define DIFFMOOG_NOISE_ONCE
-INLINE uint32_t mix32(uint32_t x) {  /* lowbias32, as rng._mix32 */
-    x ^= x >> 16; x *= 0x7FEB352Du; x ^= x >> 15; x *= 0x846CA68Bu; x ^= x >> 16;
+INLINE uint32_t mix32(uint32_t x) {  /* lowbias32, as diffmoog/rng.py */
+    x ^= x >> 16; x *= (uint32_t)RNG_MIX_MUL1; x ^= x >> 15; x *= (uint32_t)RNG_MIX_MUL2; x ^= x >> 16;
     return x;
 }
 #endif
 
 INLINE void SUF(white_block)(REAL *u, int64_t seed, int64_t first, int n) {
-    const uint32_t key = (uint32_t)seed, mixed_key = mix32(key), salt = key * 0x9E3779B9u;
+    const uint32_t key = (uint32_t)seed, mixed_key = mix32(key), salt = key * (uint32_t)RNG_SALT_MUL;
     for (int i = 0; i < n; i++) {
         uint32_t x = mix32(mixed_key ^ (uint32_t)(first + i));
         x = mix32(x ^ salt);
@@ -20,8 +20,7 @@ INLINE void SUF(white_block)(REAL *u, int64_t seed, int64_t first, int n) {
     }
 }
 
-void SUF(noise_forward)(int64_t row0, int64_t row1, int64_t T, const int64_t *seeds, int64_t start,
-                        const REAL *amp, int amp_ps, REAL *out) {
+void SUF(noise_forward)(NOISE_FORWARD_ARGS) {
     FTZ_BEGIN
     REAL u[BLK];
     for (int64_t b = row0; b < row1; b++) {
@@ -38,8 +37,7 @@ void SUF(noise_forward)(int64_t row0, int64_t row1, int64_t T, const int64_t *se
 }
 
 /* d/d amp of sum(grad * out): per sample, or summed over the row for a per-row amp. */
-void SUF(noise_backward)(int64_t row0, int64_t row1, int64_t T, const int64_t *seeds, int64_t start,
-                         int amp_ps, const REAL *grad, REAL *g_amp) {
+void SUF(noise_backward)(NOISE_BACKWARD_ARGS) {
     FTZ_BEGIN
     REAL u[BLK];
     double part[BLK];

@@ -1,11 +1,15 @@
 """Autograd wrapper for the white-noise kernel (noise.h)."""
 from __future__ import annotations
 
-from ctypes import c_int64
-
 import torch
 
 from diffmoog import native
+
+KERNEL = native.Kernel(
+    "noise", "noise.h",
+    forward=("int64_t T", "const int64_t *seeds", "int64_t start", "const REAL *amp", "int amp_ps", "REAL *out"),
+    backward=("int64_t T", "const int64_t *seeds", "int64_t start", "int amp_ps", "const REAL *grad",
+              "REAL *g_amp"))
 
 
 def noise(seeds: torch.Tensor, amp: torch.Tensor, start: int, samples: int) -> torch.Tensor:
@@ -19,8 +23,10 @@ class _Noise(torch.autograd.Function):
     @staticmethod
     def forward(ctx, amp, seeds, start, samples):
         out = amp.new_empty(seeds.shape[0], samples)
-        native.run(native.kernel("noise_forward", out.dtype), out.shape[0], samples, c_int64(samples),
-                   native.ptr(seeds), c_int64(start), native.ptr(amp), native.per_sample(amp), native.ptr(out))
+        at = native.address
+        KERNEL.forward_call(out.dtype, out.shape[0], samples,
+                            {"T": samples, "seeds": at(seeds), "start": start, "amp": at(amp),
+                             "amp_ps": native.per_sample(amp), "out": at(out)})
         ctx.save_for_backward(amp, seeds)
         ctx.settings = (start, samples)
         return out
@@ -31,7 +37,8 @@ class _Noise(torch.autograd.Function):
         start, samples = ctx.settings
         grad = grad.contiguous()
         g_amp = torch.empty_like(amp)
-        native.run(native.kernel("noise_backward", grad.dtype), grad.shape[0], samples, c_int64(samples),
-                   native.ptr(seeds), c_int64(start), native.per_sample(amp), native.ptr(grad),
-                   native.ptr(g_amp))
+        at = native.address
+        KERNEL.backward_call(grad.dtype, grad.shape[0], samples,
+                             {"T": samples, "seeds": at(seeds), "start": start, "amp_ps": native.per_sample(amp),
+                              "grad": at(grad), "g_amp": at(g_amp)})
         return g_amp, None, None, None

@@ -3,7 +3,9 @@
 Mirrors diffmoog/modules/waveforms.py and additive.py operation for operation, so the
 native and the torch paths agree to rounding. The backward recomputes the waveform and
 its derivatives instead of saving them: one pass over the output gradient.
-Shapes: 0 sine, 1 saw, 2 square, 3 triangle. Paths: 0 naive, 1 PolyBLEP, 2 additive.
+Shapes: SHAPE_SINE, SHAPE_SAW, SHAPE_SQUARE, SHAPE_TRIANGLE (ids 0..3, from SHAPE_IDS in
+oscillator.py); ADDITIVE_MAX_HARMONICS and ADDITIVE_FADE come from additive.py (generated.h).
+Paths: 0 naive, 1 PolyBLEP, 2 additive.
 Loops are specialised per (shape, path) so each compiles to branch-free vector code.
 */
 
@@ -49,28 +51,29 @@ INLINE REAL SUF(blamp)(REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
     return after ? a * a * a / (REAL)6 : (before ? bb * bb * bb / (REAL)6 : (REAL)0);
 }
 
-/* Fourier series with at most 8 harmonics, each fading out just below Nyquist (additive.py). */
+/* Fourier series with at most ADDITIVE_MAX_HARMONICS harmonics, each fading out just below
+   Nyquist (additive.py). */
 INLINE REAL SUF(additive)(int shape, REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
-    const int step = shape == 1 ? 1 : 2;
-    const int use_cos = shape == 3;
+    const int step = shape == SHAPE_SAW ? 1 : 2;
+    const int use_cos = shape == SHAPE_TRIANGLE;
     REAL theta = (REAL)TWO_PI_D * p;
     REAL c1 = COS(theta), s1 = SIN(theta), two_cos = (REAL)2 * c1;
     REAL s_prev = 0, s_cur = s1, c_prev = 1, c_cur = c1;
     REAL out = 0, dp = 0, ddt = 0;
-#pragma GCC unroll 8  /* unrolled, every amplitude below is a constant */
-    for (int k = 1; k <= 8; k++) {
+    DIFFMOOG_PRAGMA_EXPANDED(GCC unroll ADDITIVE_MAX_HARMONICS)  /* unrolled, every amplitude below is a constant */
+    for (int k = 1; k <= ADDITIVE_MAX_HARMONICS; k++) {
         if ((k - 1) % step == 0) {
             double kk = (double)k;
-            REAL amp = shape == 1 ? (REAL)(-2.0 / (M_PI * kk))
-                     : shape == 2 ? (REAL)(4.0 / (M_PI * kk))
+            REAL amp = shape == SHAPE_SAW ? (REAL)(-2.0 / (M_PI * kk))
+                     : shape == SHAPE_SQUARE ? (REAL)(4.0 / (M_PI * kk))
                      : (REAL)(-8.0 / ((M_PI * kk) * (M_PI * kk)));
-            REAL u = ((REAL)0.5 - (REAL)k * dt) / (REAL)0.05;
+            REAL u = ((REAL)0.5 - (REAL)k * dt) / (REAL)ADDITIVE_FADE;
             REAL gain = u < 0 ? (REAL)0 : (u > 1 ? (REAL)1 : u);
             REAL value = use_cos ? c_cur : s_cur;
             REAL deriv = use_cos ? -(REAL)k * s_cur : (REAL)k * c_cur;  /* d/dtheta */
             out += amp * gain * value;
             dp += amp * gain * deriv;
-            ddt += INSIDE(u, 0, 1) ? amp * value * (-(REAL)k / (REAL)0.05) : (REAL)0;
+            ddt += INSIDE(u, 0, 1) ? amp * value * (-(REAL)k / (REAL)ADDITIVE_FADE) : (REAL)0;
         }
         REAL s_next = two_cos * s_cur - s_prev, c_next = two_cos * c_cur - c_prev;
         s_prev = s_cur; s_cur = s_next; c_prev = c_cur; c_cur = c_next;
@@ -85,20 +88,20 @@ INLINE REAL SUF(additive)(int shape, REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
 INLINE REAL SUF(wave)(int shape, int path, REAL p, REAL dt, REAL *d_p, REAL *d_dt) {
     REAL bp, bdt, bp2, bdt2;
     *d_dt = 0;
-    if (shape == 0) {
+    if (shape == SHAPE_SINE) {
         REAL x = (REAL)TWO_PI_D * p;
         *d_p = (REAL)TWO_PI_D * COS(x);
         return SIN(x);
     }
     if (path == 2) return SUF(additive)(shape, p, dt, d_p, d_dt);
-    if (shape == 1) {
+    if (shape == SHAPE_SAW) {
         REAL naive = (REAL)2 * p - (REAL)1;
         if (path == 0) { *d_p = 2; return naive; }
         REAL r = SUF(blep)(p, dt, &bp, &bdt);
         *d_p = (REAL)2 - bp; *d_dt = -bdt;
         return naive - r;
     }
-    if (shape == 2) {
+    if (shape == SHAPE_SQUARE) {
         REAL naive = (REAL)1 - (REAL)2 * FLOOR((REAL)2 * p);
         *d_p = 0;
         if (path == 0) return naive;
@@ -124,18 +127,22 @@ INLINE REAL SUF(wave_any)(int shape, int path, REAL p, REAL dt, REAL *d_p, REAL 
     if (path != 3) return SUF(wave)(shape, path, p, dt, d_p, d_dt);
     REAL ap, adt, bp, bdt;
     REAL a = SUF(wave)(shape, 2, p, dt, &ap, &adt), b = SUF(wave)(shape, 1, p, dt, &bp, &bdt);
-    int high = dt * (REAL)9 >= (REAL)0.5;
+    int high = dt * (REAL)(ADDITIVE_MAX_HARMONICS + 1) >= (REAL)0.5;
     *d_p = high ? ap : bp; *d_dt = high ? adt : bdt;
     return high ? a : b;
 }
 
-/* Run BODY(shape, path) with both as compile-time constants. */
+/* Run BODY(shape, path) with both as compile-time constants (a sine has one path). */
 #define OSC_DISPATCH(BODY) \
     switch (shape * 4 + path) { \
-    case 0: case 1: case 2: case 3: BODY(0, 0); break; \
-    case 4: BODY(1, 0); break; case 5: BODY(1, 1); break; case 6: BODY(1, 2); break; case 7: BODY(1, 3); break; \
-    case 8: BODY(2, 0); break; case 9: BODY(2, 1); break; case 10: BODY(2, 2); break; case 11: BODY(2, 3); break; \
-    case 12: BODY(3, 0); break; case 13: BODY(3, 1); break; case 14: BODY(3, 2); break; default: BODY(3, 3); break; \
+    case SHAPE_SINE * 4: case SHAPE_SINE * 4 + 1: case SHAPE_SINE * 4 + 2: case SHAPE_SINE * 4 + 3: \
+        BODY(SHAPE_SINE, 0); break; \
+    case SHAPE_SAW * 4: BODY(SHAPE_SAW, 0); break; case SHAPE_SAW * 4 + 1: BODY(SHAPE_SAW, 1); break; \
+    case SHAPE_SAW * 4 + 2: BODY(SHAPE_SAW, 2); break; case SHAPE_SAW * 4 + 3: BODY(SHAPE_SAW, 3); break; \
+    case SHAPE_SQUARE * 4: BODY(SHAPE_SQUARE, 0); break; case SHAPE_SQUARE * 4 + 1: BODY(SHAPE_SQUARE, 1); break; \
+    case SHAPE_SQUARE * 4 + 2: BODY(SHAPE_SQUARE, 2); break; case SHAPE_SQUARE * 4 + 3: BODY(SHAPE_SQUARE, 3); break; \
+    case SHAPE_TRIANGLE * 4: BODY(SHAPE_TRIANGLE, 0); break; case SHAPE_TRIANGLE * 4 + 1: BODY(SHAPE_TRIANGLE, 1); break; \
+    case SHAPE_TRIANGLE * 4 + 2: BODY(SHAPE_TRIANGLE, 2); break; default: BODY(SHAPE_TRIANGLE, 3); break; \
     }
 
 #define OSC_ROW_SETUP \
@@ -156,7 +163,7 @@ INLINE REAL SUF(wave_any)(int shape, int path, REAL p, REAL dt, REAL *d_p, REAL 
         for (int i = 0; i < n; i++) { p[i] = SUF(const_phase)(inc0, first + (double)i); dt[i] = dt0; inc[i] = inc0; } \
     } else { \
         if (ctl) for (int i = 0; i < n; i++) \
-            inc[i] = f_row[(t0 + i) * freq_ps] * EXP2(m_row[(t0 + i) * mod_ps] * c_row[t0 + i]) / sr; \
+            inc[i] = EXP_MOD(f_row[(t0 + i) * freq_ps], m_row[(t0 + i) * mod_ps], c_row[t0 + i]) / sr; \
         else for (int i = 0; i < n; i++) inc[i] = f_row[t0 + i] / sr; \
         for (int i = 0; i < n; i++) { p[i] = SUF(frac)((REAL)(acc - floor(acc))); acc += (double)inc[i]; } \
         for (int i = 0; i < n; i++) dt[i] = SUF(step_width)(inc[i]); \
@@ -171,18 +178,13 @@ INLINE REAL SUF(wave_any)(int shape, int path, REAL p, REAL dt, REAL *d_p, REAL 
         } \
     } \
     int path = 0; \
-    if (band_limited && shape != 0) { \
+    if (band_limited && shape != SHAPE_SINE) { \
         int high = 0; \
-        for (int i = 0; i < n; i++) high += dt[i] * (REAL)9 >= (REAL)0.5; \
+        for (int i = 0; i < n; i++) high += dt[i] * (REAL)(ADDITIVE_MAX_HARMONICS + 1) >= (REAL)0.5; \
         path = high == n ? 2 : (high == 0 ? 1 : 3); \
     }
 
-void SUF(osc_forward)(int64_t row0, int64_t row1, int64_t T,
-                      const REAL *freq, int freq_ps, const REAL *amp, int amp_ps,
-                      const REAL *ctl, const REAL *mod, int mod_ps,
-                      const int32_t *shapes, int band_limited, double sample_rate, int64_t start,
-                      const double *phase_in, const REAL *pm, const REAL *pm_before,
-                      double *phase_out, REAL *out) {
+void SUF(osc_forward)(OSC_FORWARD_ARGS) {
     FTZ_BEGIN
     const REAL sr = (REAL)sample_rate;
     REAL p[BLK], dt[BLK], inc[BLK];
@@ -219,12 +221,7 @@ INLINE double SUF(block_sum)(const REAL *v, int n) {
 /* Gradients of sum(grad * out) w.r.t. freq, amp, ctl, mod. Each g_* has its input's shape
    (per-row sums for per-row inputs); g_ctl/g_mod may be NULL when not needed.
    Per-sample terms are float work in vector loops; sums over time accumulate in double. */
-void SUF(osc_backward)(int64_t row0, int64_t row1, int64_t T,
-                       const REAL *freq, int freq_ps, const REAL *amp, int amp_ps,
-                       const REAL *ctl, const REAL *mod, int mod_ps,
-                       const int32_t *shapes, int band_limited, double sample_rate, int64_t start,
-                       const double *phase_in, const REAL *pm, const REAL *pm_before, const REAL *grad,
-                       REAL *g_freq, REAL *g_amp, REAL *g_ctl, REAL *g_mod, REAL *g_pm) {
+void SUF(osc_backward)(OSC_BACKWARD_ARGS) {
     FTZ_BEGIN
     const REAL sr = (REAL)sample_rate;
     REAL p[BLK], dt[BLK], inc[BLK], ga[BLK], amp_part[BLK], inc_part[BLK], ramp[BLK];

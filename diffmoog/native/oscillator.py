@@ -1,13 +1,22 @@
 """Autograd wrapper for the fused oscillator kernel (oscillator.h)."""
 from __future__ import annotations
 
-from ctypes import c_double, c_int, c_int64
-
 import torch
 
 from diffmoog import native
 
-SHAPE_IDS = {"sine": 0, "saw": 1, "square": 2, "triangle": 3}
+SHAPE_IDS = {"sine": 0, "saw": 1, "square": 2, "triangle": 3}  # generated.h: SHAPE_SINE...
+
+_COMMON = ("int64_t T", "const REAL *freq", "int freq_ps", "const REAL *amp", "int amp_ps",
+           "const REAL *ctl", "const REAL *mod", "int mod_ps", "const int32_t *shapes", "int band_limited",
+           "double sample_rate", "int64_t start", "const double *phase_in", "const REAL *pm",
+           "const REAL *pm_before")
+KERNEL = native.Kernel(
+    "osc", "oscillator.h",
+    forward=_COMMON + ("double *phase_out", "REAL *out"),
+    backward=_COMMON + ("const REAL *grad", "REAL *g_freq", "REAL *g_amp", "REAL *g_ctl", "REAL *g_mod",
+                        "REAL *g_pm"),
+    constants={f"SHAPE_{name.upper()}": i for name, i in SHAPE_IDS.items()})
 
 
 def oscillator(freq_hz: torch.Tensor, amp: torch.Tensor, shapes: torch.Tensor, band_limited: bool,
@@ -45,11 +54,11 @@ def oscillator(freq_hz: torch.Tensor, amp: torch.Tensor, shapes: torch.Tensor, b
 
 def _args(freq, amp, control, mod, shapes, settings, phase_in, offset, offset_before):
     band_limited, sample_rate, start, samples = settings
-    per_sample = native.per_sample
-    return (c_int64(samples), native.ptr(freq), per_sample(freq), native.ptr(amp), per_sample(amp),
-            native.ptr(control), native.ptr(mod), per_sample(mod), native.ptr(shapes),
-            c_int(int(band_limited)), c_double(sample_rate), c_int64(start), native.ptr(phase_in),
-            native.ptr(offset), native.ptr(offset_before))
+    at, per_sample = native.address, native.per_sample
+    return {"T": samples, "freq": at(freq), "freq_ps": per_sample(freq), "amp": at(amp), "amp_ps": per_sample(amp),
+            "ctl": at(control), "mod": at(mod), "mod_ps": per_sample(mod), "shapes": at(shapes),
+            "band_limited": int(band_limited), "sample_rate": sample_rate, "start": start,
+            "phase_in": at(phase_in), "pm": at(offset), "pm_before": at(offset_before)}
 
 
 class _Oscillator(torch.autograd.Function):
@@ -57,9 +66,9 @@ class _Oscillator(torch.autograd.Function):
     def forward(ctx, freq, amp, control, mod, offset, shapes, settings, phase_in, offset_before, phase_out):
         samples = settings[3]
         out = amp.new_empty(shapes.shape[0], samples)
-        native.run(native.kernel("osc_forward", out.dtype), out.shape[0], samples,
-                   *_args(freq, amp, control, mod, shapes, settings, phase_in, offset, offset_before),
-                   native.ptr(phase_out), native.ptr(out))
+        args = _args(freq, amp, control, mod, shapes, settings, phase_in, offset, offset_before)
+        args["phase_out"], args["out"] = native.address(phase_out), native.address(out)
+        KERNEL.forward_call(out.dtype, out.shape[0], samples, args)
         ctx.save_for_backward(freq, amp, control, mod, offset, shapes, phase_in, offset_before)
         ctx.settings = settings
         return out
@@ -72,8 +81,9 @@ class _Oscillator(torch.autograd.Function):
         g_control = torch.empty_like(control) if control is not None and ctx.needs_input_grad[2] else None
         g_mod = torch.empty_like(mod) if mod is not None and ctx.needs_input_grad[3] else None
         g_offset = torch.empty_like(offset) if offset is not None else None  # the kernel always writes it
-        native.run(native.kernel("osc_backward", grad.dtype), grad.shape[0], ctx.settings[3],
-                   *_args(freq, amp, control, mod, shapes, ctx.settings, phase_in, offset, offset_before),
-                   native.ptr(grad), native.ptr(g_freq), native.ptr(g_amp), native.ptr(g_control),
-                   native.ptr(g_mod), native.ptr(g_offset))
+        at = native.address
+        args = _args(freq, amp, control, mod, shapes, ctx.settings, phase_in, offset, offset_before)
+        args.update(grad=at(grad), g_freq=at(g_freq), g_amp=at(g_amp), g_ctl=at(g_control), g_mod=at(g_mod),
+                    g_pm=at(g_offset))
+        KERNEL.backward_call(grad.dtype, grad.shape[0], ctx.settings[3], args)
         return g_freq, g_amp, g_control, g_mod, g_offset, None, None, None, None, None

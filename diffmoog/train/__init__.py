@@ -1,1 +1,1 @@
-"""Training: encoders, features, losses, metrics, the trainer and its CLIs."""
+"""Training: encoders, loss terms, the trainer and its CLIs (spectral measurements: diffmoog.analysis)."""

@@ -89,7 +89,7 @@ class MRSTFTLossConfig:
     fft_sizes: list[int] = field(default_factory=lambda: [2048, 1024, 512])
     hop_sizes: list[int] = field(default_factory=lambda: [512, 256, 128])
     win_lengths: list[int] = field(default_factory=lambda: [2048, 1024, 512])
-    impl: str = "fast"  # fast | autograd | auraloss (same value; see losses.MRSTFTLoss)
+    impl: str = "fast"  # fast | autograd | auraloss (same value; see analysis.spectral_loss)
 
 
 @dataclass

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from diffmoog.analysis.features import make_features
 from diffmoog.train.config import FeatureConfig, ModelConfig
-from diffmoog.train.features import make_features
 
 # Centre log-power features (natural log, eps 1e-5 gives about -11.5 for silence) without a
 # batch-dependent normaliser, so a DDP shard and a single process see the same function.

@@ -149,7 +149,7 @@ def frechet(model, chain, items, args, device, note_off):
     """Fréchet distance on log-mel statistics (not VGGish FAD) between the scored items and the
     encoder's re-synthesis (or random presets when `model` is None). Fewer than 2 scored items
     (a covariance needs 2) or a non-finite result: {"value": None, "reason": ...}."""
-    from diffmoog.match.frechet import frechet_distance_audio
+    from diffmoog.analysis.frechet import frechet_distance_audio
     if items.n_scored < 2:
         return {"value": None, "reason": f"needs at least 2 scored sounds, got {items.n_scored}", "note": FD_NOTE}
     targets, preds, offset = [], [], 0

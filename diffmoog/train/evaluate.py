@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
+from diffmoog.analysis.metrics import Aggregate, audio_metrics, param_metrics
 from diffmoog.chain import SEED_KEY
 from diffmoog.errors import ConfigError, DiffmoogError
-from diffmoog.train.metrics import Aggregate, audio_metrics, param_metrics
 
 
 @torch.no_grad()

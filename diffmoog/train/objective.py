@@ -4,9 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from diffmoog.analysis.spectral_loss import MultiResolutionSTFTLoss
 from diffmoog.chain import SEED_KEY
 from diffmoog.train.config import LossConfig, Ramp
-from diffmoog.train.losses import ChainLoss, LogMelLoss, MRSTFTLoss, ParamLoss, WassersteinTimeLoss
+from diffmoog.train.losses import ChainLoss, LogMelLoss, ParamLoss, WassersteinTimeLoss
 from diffmoog.train.schedule import ramp_value
 
 SPECTRAL = ("mrstft", "logmel", "wasserstein")
@@ -24,8 +25,8 @@ class Objective(nn.Module):
         sr = chain.sample_rate
         self.terms = nn.ModuleDict({
             "param": ParamLoss(chain.free_params, cfg.param.kind),
-            "mrstft": MRSTFTLoss(cfg.mrstft.fft_sizes, cfg.mrstft.hop_sizes, cfg.mrstft.win_lengths,
-                                 cfg.mrstft.impl),
+            "mrstft": MultiResolutionSTFTLoss(cfg.mrstft.fft_sizes, cfg.mrstft.hop_sizes, cfg.mrstft.win_lengths,
+                                              impl=cfg.mrstft.impl),
             "logmel": LogMelLoss(sr, cfg.logmel.n_fft, cfg.logmel.hop, cfg.logmel.n_mels),
             "wasserstein": WassersteinTimeLoss(sr, cfg.wasserstein.n_fft, cfg.wasserstein.hop),
         })

@@ -14,7 +14,7 @@ import torch
 # would break inline plots in a notebook that trains in-process.
 from matplotlib.figure import Figure
 
-from diffmoog.train.features import stft_power  # noqa: E402
+from diffmoog.analysis import stft  # noqa: E402
 
 CSV_HEADER = ["step", "split", "metric", "value"]
 
@@ -68,7 +68,7 @@ class RunLog:
 
 def spectrogram_figure(target: torch.Tensor, pred: torch.Tensor, sample_rate: int):
     """Target and predicted dB spectrograms side by side, on one colour scale."""
-    specs = [10 * torch.log10(stft_power(x[None].float(), 1024, 256)[0] + 1e-5) for x in (target, pred)]
+    specs = [10 * torch.log10(stft.power(x[None].float(), 1024, 256)[0].T + 1e-5) for x in (target, pred)]
     vmax = float(max(s.max() for s in specs))
     fig = Figure(figsize=(9, 3.2))
     axes = fig.subplots(1, 2, sharey=True)

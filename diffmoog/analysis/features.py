@@ -1,4 +1,4 @@
-"""Spectral features computed on the fly with torch.stft: magnitude STFT, log-mel, MFCC.
+"""Spectral features computed on the fly with `diffmoog.analysis.stft`: log-mel, log-STFT, MFCC.
 
 The mel filterbank and the DCT are built here (HTK mel scale, orthonormal DCT-II) so the
 default environment needs neither librosa nor torchaudio.
@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from diffmoog.train import stft
+from diffmoog.analysis import stft
 
 LOG_EPS = 1e-5
 
@@ -46,14 +46,6 @@ def dct_matrix(n_in: int, n_out: int) -> torch.Tensor:
     basis = torch.cos(math.pi / n_in * (n + 0.5) * k) * math.sqrt(2.0 / n_in)
     basis[:, 0] /= math.sqrt(2.0)
     return basis.float()
-
-
-def stft_power(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """|STFT|^2 with a Hann window, centred frames: `[batch, n_fft//2+1, frames]`."""
-    window = torch.hann_window(n_fft, device=audio.device, dtype=audio.dtype)
-    spec = torch.stft(audio, n_fft, hop_length=hop, win_length=n_fft, window=window, center=True,
-                      return_complex=True)
-    return spec.real.square() + spec.imag.square()
 
 
 class LogMel(nn.Module):
@@ -103,7 +95,5 @@ def mfcc(audio: torch.Tensor, sample_rate: int, n_mfcc: int = 20, n_mels: int = 
          n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
     """MFCCs `[batch, n_mfcc, frames]`: orthonormal DCT-II of the dB log-mel spectrogram."""
     filters = mel_filterbank(sample_rate, n_fft, n_mels).to(audio.device)
-    mel_db = 10.0 * torch.log10(torch.einsum("mf,bft->bmt", filters, stft_power(audio.float(), n_fft, hop))
-                                + LOG_EPS)
-    dct = dct_matrix(n_mels, n_mfcc).to(audio.device)
-    return torch.einsum("bmt,mk->bkt", mel_db, dct)
+    mel_db = 10.0 * torch.log10(torch.matmul(stft.power(audio.float(), n_fft, hop), filters.T) + LOG_EPS)
+    return torch.matmul(mel_db, dct_matrix(n_mels, n_mfcc).to(audio.device)).transpose(1, 2)

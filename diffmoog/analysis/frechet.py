@@ -12,7 +12,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from diffmoog.train.features import LogMel
+from diffmoog.analysis.features import LogMel
 
 N_MELS = 64
 

@@ -6,7 +6,7 @@ spectrum are a dozen passes over spectrum-sized memory (4M bins per resolution f
 use into `$DIFFMOOG_CACHE` (default `~/.cache/diffmoog`) by `diffmoog.native.load`, and run
 through ctypes over row ranges split across torch's thread count (`diffmoog.native.run`).
 Without a compiler, off CPU, for float64, under torch.compile or with `DIFFMOOG_NATIVE=0`,
-`stft_loss` uses its PyTorch path (same maths; tests compare the two).
+`spectral_loss` and `stft` use their PyTorch paths (same maths; tests compare the two).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
    `ri` is a spectrum `[rows, bins]` as interleaved (re, im) pairs. Each function does in one
    pass what PyTorch does in 6-10 passes over spectrum-sized temporaries. Maths as in
-   stft_loss.py:
+   spectral_loss.py:
    P = max(re^2 + im^2, EPS), m = sqrt(P). */
 #include <math.h>
 #include <stdint.h>

@@ -1,6 +1,8 @@
-"""Where a split's files live (OUT/NAME/SPLIT/...), item ids and shard ranges."""
+"""Where a split's files live (OUT/NAME/SPLIT/...), item ids, shard ranges, and the chain as
+metadata.json records it: what create-data writes and the dataset readers read."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,11 @@ def item_id(index: int, width: int = 6) -> str:
 
 def wav_name(item: str) -> str:
     return f"{item}.wav"
+
+
+def chain_json(chain) -> dict:
+    """The raw chain spec as plain JSON types (what metadata.json stores)."""
+    return json.loads(json.dumps(chain.spec.raw, default=str))
 
 
 def shard_range(size: int, shard: int, shards: int) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""A frames-major STFT (`[batch, frames, bins]`) and the adjoint of its framing, for hand-written backwards.
+"""THE STFT of the project: frames-major (`[batch, frames, bins]`), and the adjoint of its framing
+for hand-written backwards.
 
 Same frames and values as `torch.stft(x, n_fft, hop, win, hann(win), center=True,
 pad_mode="reflect")`, transposed. Why not torch.stft: autograd through it goes through a generic
@@ -10,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from diffmoog.train import stft_native
+from diffmoog.analysis import stft_native
 
 _WINDOWS: dict[tuple, torch.Tensor] = {}
 
@@ -31,19 +32,20 @@ def frames(audio: torch.Tensor, n_fft: int, hop: int, win: torch.Tensor) -> torc
     Why zero denormals (below 1.2e-38): synth sounds that decay to silence can end in them
     (1 sample in 8 of the 4 s training sounds, before the synth kernels flushed them; stored
     datasets still have them); x86 arithmetic on them is ~100x slower, and the window product
-    and the FFT took 2-4x longer. No spectrum value that matters changes."""
-    # The C pass has no autograd: only for audio that needs no gradient.
-    if not (audio.requires_grad and torch.is_grad_enabled()) and stft_native.usable(audio) \
-            and audio.shape[-1] > n_fft // 2:
+    and the FFT took 2-4x longer. No spectrum value that matters changes. Only for audio that
+    needs no gradient: masking would also zero the gradient at every exactly silent sample."""
+    needs_grad = audio.requires_grad and torch.is_grad_enabled()
+    # The C pass has no autograd.
+    if not needs_grad and stft_native.usable(audio) and audio.shape[-1] > n_fft // 2:
         return stft_native.frames(audio, n_fft, hop, win)
     padded = F.pad(audio[:, None], (n_fft // 2, n_fft // 2), mode="reflect")[:, 0]
-    if padded.device.type == "cpu":
+    if padded.device.type == "cpu" and not needs_grad:
         padded = padded.masked_fill_(padded.abs() < torch.finfo(padded.dtype).tiny, 0.0)
     return padded.unfold(-1, n_fft, hop) * win
 
 
 def power(audio: torch.Tensor, n_fft: int, hop: int, win_length: int | None = None) -> torch.Tensor:
-    """|STFT|^2 `[batch, frames, n_fft // 2 + 1]` (frames-major, unlike stft_power)."""
+    """|STFT|^2 `[batch, frames, n_fft // 2 + 1]`, periodic Hann window of `win_length` (default n_fft)."""
     win = window(n_fft, win_length or n_fft, audio.device, audio.dtype)
     return power_of(torch.fft.rfft(frames(audio, n_fft, hop, win)))
 

@@ -1,7 +1,7 @@
 """The two CSV tables: physical params (+ retries) and the flat normalised vector.
 
 params_dataset.csv:    id, every free param `node.param` in physical units (categoricals as
-                       the choice name), then `retries` (see data_gen.items).
+                       the choice name), then `retries` (see diffmoog.data.items).
 params_normalized.csv: id, then chain.vector_slices() columns: `node.param` for continuous
                        params, `node.param=choice` for each choice of a categorical.
 Floats are written with 9 significant digits, so float32 values survive the round trip.

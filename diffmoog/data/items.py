@@ -1,4 +1,4 @@
-"""Deterministic item rendering, shared by create-data and OnTheFlyDataset.
+"""Deterministic item rendering and PCM16 conversion, shared by create-data and OnTheFlyDataset.
 
 Item i of a split depends only on (chain, seed, split, i): its params come from
 `chain.sample(1, seed=split_seed(seed, split), offset=i)`, and the chain renders each batch

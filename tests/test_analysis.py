@@ -1,13 +1,16 @@
-"""The frames-major STFT and the multi-resolution STFT loss with a hand-written backward, checked
-against torch.stft, autograd and auraloss."""
+"""diffmoog.analysis: the frames-major STFT, the multi-resolution STFT loss with a hand-written
+backward (checked against torch.stft, autograd and auraloss), features and metrics."""
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
-from diffmoog.train import stft, stft_native
-from diffmoog.train.losses import MRSTFTLoss
-from diffmoog.train.stft_loss import mrstft_loss, target_spectra
+from diffmoog.analysis import stft, stft_native
+from diffmoog.analysis.features import LOG_EPS, LogMel, dct_matrix, make_features, mel_filterbank
+from diffmoog.analysis.metrics import lsd, mrstft, spectral_convergence
+from diffmoog.analysis.spectral_loss import MultiResolutionSTFTLoss as MRSTFTLoss
+from diffmoog.analysis.spectral_loss import mrstft_loss, target_spectra
 
 # (fft sizes, hops, window lengths): the defaults, and odd sizes / hops that do not divide the
 # FFT size / windows shorter than the FFT (the fold path, no Nyquist bin, a zero-padded window).
@@ -95,11 +98,11 @@ def test_fast_mrstft_twice_through_a_retained_graph(kernels):
 
 @pytest.mark.parametrize("kind", ["logmel", "stft"])
 def test_features_match_a_torch_stft_reference(kind, kernels):
-    from diffmoog.train.features import LOG_EPS, make_features, stft_power
     audio, _ = _signals(4000)
     audio[:, 3000:] *= 1e-39  # a denormal tail, as decaying synth sounds have: zeroed by the framing
     features = make_features(kind, 16000, 512, 128, 40)
-    power = stft_power(audio, 512, 128)
+    spec = torch.stft(audio, 512, 128, 512, torch.hann_window(512), center=True, return_complex=True)
+    power = spec.real.square() + spec.imag.square()
     ref = torch.log((torch.einsum("mf,bft->bmt", features.filters, power) if kind == "logmel" else power) + LOG_EPS)
     assert torch.allclose(features(audio), ref, atol=1e-4)
 
@@ -158,7 +161,6 @@ def test_native_frames_equal_pytorch_frames(n_samples, n_fft, hop, monkeypatch):
 def test_features_pass_gradients_to_audio():
     """Framing needs no gradient in training, but a caller differentiating features w.r.t. the
     audio still gets one (the C framing pass is skipped then)."""
-    from diffmoog.train.features import LogMel
     audio, _ = _signals(2000)
     audio.requires_grad_(True)
     LogMel(16000, n_fft=256, hop=64, n_mels=16)(audio).sum().backward()
@@ -175,3 +177,100 @@ def test_native_overlap_add_equals_frames_adjoint(n_samples, n_fft, hop):
     assert torch.allclose(stft_native.overlap_add(grad_frames, win, n_samples, hop), ref, atol=1e-5)
     base = torch.ones(2, n_samples)
     assert torch.allclose(stft_native.overlap_add(grad_frames, win, n_samples, hop, out=base), ref + 1, atol=1e-5)
+
+
+def test_mel_filterbank_and_dct():
+    fb = mel_filterbank(16000, 1024, 40)
+    assert fb.shape == (40, 513) and (fb >= 0).all()
+    peaks = fb.argmax(-1)
+    assert (peaks[1:] >= peaks[:-1]).all()  # centres increase with the band index
+    d = dct_matrix(32, 32)
+    assert torch.allclose(d.T @ d, torch.eye(32), atol=1e-5)
+
+
+def test_lsd_matches_definition():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 4000, generator=gen), torch.randn(2, 4000, generator=gen)
+    ref = []
+    for x, y in zip(a.numpy(), b.numpy()):
+        def power(sig):
+            pad = np.pad(sig, 512, mode="reflect")
+            frames = np.stack([pad[i:i + 1024] for i in range(0, len(pad) - 1024 + 1, 256)])
+            win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(1024) / 1024)  # periodic Hann
+            return np.abs(np.fft.rfft(frames * win, axis=-1)) ** 2
+        p_hat, p = power(x), power(y)
+        diff = 10 * np.log10(p_hat + 1e-5) - 10 * np.log10(p + 1e-5)
+        ref.append(np.sqrt((diff ** 2).sum()) / p.shape[0])
+    assert torch.allclose(lsd(a, b), torch.tensor(ref, dtype=torch.float32), rtol=1e-4)
+    assert torch.allclose(lsd(a, a), torch.zeros(2))
+    assert torch.allclose(spectral_convergence(a, a), torch.zeros(2), atol=1e-6)
+
+
+def test_fast_mrstft_equals_auraloss():
+    gen = torch.Generator().manual_seed(1)
+    pred = torch.randn(3, 6000, generator=gen, requires_grad=True)
+    target = 0.3 * torch.randn(3, 6000, generator=gen)
+    ref, fast = MRSTFTLoss(impl="auraloss")(pred, target), MRSTFTLoss(impl="fast")(pred, target)
+    assert torch.allclose(ref, fast, rtol=1e-5)
+    g_ref, = torch.autograd.grad(ref, pred)
+    g_fast, = torch.autograd.grad(fast, pred)
+    assert torch.allclose(g_ref, g_fast, rtol=1e-3, atol=1e-8)
+
+
+def _reference_matching_loss(pred, target, sizes=(2048, 1024, 512, 256, 128), offset=3e-3):
+    """The refinement's loss written out with torch.stft: per item, mean over resolutions of
+    L1 of magnitudes plus L1 of log(magnitude + offset)."""
+    total = 0.0
+    for n_fft in sizes:
+        mags = [torch.stft(x, n_fft, n_fft // 2, n_fft, torch.hann_window(n_fft), center=True,
+                           return_complex=True).abs() for x in (pred, target)]
+        total = total + (mags[0] - mags[1]).abs().mean(dim=(-2, -1)) \
+            + (torch.log(mags[0] + offset) - torch.log(mags[1] + offset)).abs().mean(dim=(-2, -1))
+    return total / len(sizes)
+
+
+def test_matching_loss_settings_of_the_one_loss(kernels):
+    from diffmoog.match.refine import matching_loss
+    pred, target = _signals(4000)
+    pred[:, 2500:] = 0.0  # exact silence: |S| has a zero gradient there, no NaN
+    loss = matching_loss()
+    x, y = pred.clone().requires_grad_(True), pred.clone().requires_grad_(True)
+    value, ref = loss(x, target[:1]), _reference_matching_loss(y, target[:1])
+    assert value.shape == (3,) and torch.allclose(value, ref, rtol=1e-5)
+    assert torch.allclose(loss(pred, loss.reference(target[:1])), ref.detach(), rtol=1e-5)
+    grad, = torch.autograd.grad(value.sum(), x)
+    grad_ref, = torch.autograd.grad(ref.sum(), y)
+    assert torch.isfinite(grad).all() and torch.allclose(grad, grad_ref, rtol=1e-4, atol=1e-9)
+
+
+def test_mrstft_metric_is_per_item_auraloss():
+    auraloss = pytest.importorskip("auraloss")
+    pred, target = _signals(6000)
+    ref = auraloss.freq.MultiResolutionSTFTLoss()
+    expected = torch.stack([ref(pred[i:i + 1, None], target[i:i + 1, None]) for i in range(3)])
+    assert torch.allclose(mrstft(pred, target), expected, rtol=1e-5)
+
+
+def test_per_item_loss_of_one_item_is_the_batch_loss():
+    pred, target = _signals(3000)
+    per_item = MRSTFTLoss(per_item=True)(pred, target)
+    batch = [MRSTFTLoss()(pred[i:i + 1], target[i:i + 1]) for i in range(3)]
+    assert torch.allclose(per_item, torch.stack(batch), rtol=1e-5)
+
+
+def test_loss_rejects_unknown_impl_and_auraloss_outside_its_settings():
+    with pytest.raises(ValueError, match="impl"):
+        MRSTFTLoss(impl="torch")
+    with pytest.raises(ValueError, match="auraloss"):
+        MRSTFTLoss(per_item=True, impl="auraloss")
+    with pytest.raises(ValueError, match="log_offset"):
+        MRSTFTLoss(floor=0.0)
+
+
+def test_frames_pass_gradients_at_exact_silence():
+    """Framing with autograd must not zero the gradient where the audio is exactly 0 (as
+    flushing denormals would): a silent prediction still learns to make sound."""
+    audio = torch.zeros(1, 1000, requires_grad=True)
+    win = stft.window(256, 256, "cpu")
+    (stft.frames(audio, 256, 64, win) * torch.randn(1, 16, 256)).sum().backward()
+    assert (audio.grad != 0).all()

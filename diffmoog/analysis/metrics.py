@@ -4,31 +4,33 @@
   per item sqrt(sum_{f,t} (10 log10(P_hat + 1e-5) - 10 log10(P + 1e-5))^2) / n_frames.
 - spectral_convergence: ||S - S_hat||_F / ||S||_F on magnitudes (same STFT).
 - mfcc_mae: mean |MFCC_hat - MFCC| over 20 coefficients x frames (our own DCT of dB log-mel).
-- mrstft: auraloss's multi-resolution STFT distance with its default resolutions.
+- mrstft: the multi-resolution STFT loss per item, at auraloss's default resolutions.
 - param_mae: |physical_hat - physical| per continuous parameter, in the parameter's unit;
   param_mae_norm: the same on the normalised [0, 1] scale (log params in log space);
   param_acc: 1 when the predicted choice of a categorical parameter is right.
 """
 from __future__ import annotations
 
-import auraloss
 import torch
 
-from diffmoog.train.features import mfcc, stft_power
+from diffmoog.analysis import stft
+from diffmoog.analysis.features import mfcc
+from diffmoog.analysis.spectral_loss import MultiResolutionSTFTLoss
 
 LSD_EPS = 1e-5
-_MRSTFT = None
+# auraloss.freq.MultiResolutionSTFTLoss's defaults (the metric's published setting).
+MRSTFT = MultiResolutionSTFTLoss((1024, 2048, 512), (120, 240, 50), (600, 1200, 240), per_item=True)
 
 
 def lsd(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    p_hat, p = stft_power(pred.float(), 1024, 256), stft_power(target.float(), 1024, 256)
+    p_hat, p = stft.power(pred.float(), 1024, 256), stft.power(target.float(), 1024, 256)
     diff = 10.0 * torch.log10(p_hat + LSD_EPS) - 10.0 * torch.log10(p + LSD_EPS)
-    return diff.square().sum(dim=(-2, -1)).sqrt() / p.shape[-1]
+    return diff.square().sum(dim=(-2, -1)).sqrt() / p.shape[-2]
 
 
 def spectral_convergence(pred, target) -> torch.Tensor:
-    s_hat = stft_power(pred.float(), 1024, 256).sqrt()
-    s = stft_power(target.float(), 1024, 256).sqrt()
+    s_hat = stft.power(pred.float(), 1024, 256).sqrt()
+    s = stft.power(target.float(), 1024, 256).sqrt()
     return torch.linalg.norm((s - s_hat).flatten(1), dim=-1) / (torch.linalg.norm(s.flatten(1), dim=-1) + 1e-8)
 
 
@@ -37,12 +39,7 @@ def mfcc_mae(pred, target, sample_rate: int) -> torch.Tensor:
 
 
 def mrstft(pred, target) -> torch.Tensor:
-    global _MRSTFT
-    if _MRSTFT is None:
-        _MRSTFT = auraloss.freq.MultiResolutionSTFTLoss()
-    # auraloss reduces over the batch; per-item values keep the aggregation exact.
-    return torch.stack([_MRSTFT(pred[i:i + 1, None].float(), target[i:i + 1, None].float())
-                        for i in range(pred.shape[0])])
+    return MRSTFT(pred, target)
 
 
 def audio_metrics(pred: torch.Tensor, target: torch.Tensor, sample_rate: int) -> dict[str, torch.Tensor]:
