@@ -41,6 +41,25 @@ def test_retune_moves_the_first_oscillator_and_keeps_intervals():
     assert float(clamped[second].max()) <= 1.0 and float(clamped[second].min()) >= 0.0
 
 
+def test_retune_to_octaves_puts_every_oscillator_on_the_pitch_class():
+    chain = Chain.load(CHAIN)
+    params = chain.sample(32, seed=5)
+    moved = retune(chain, params, 220.0, clamp=True, octaves=True)
+    octaves = torch.log2(physical_hz(chain, moved, "square.freq_hz") / 220.0)
+    inside = (physical_hz(chain, moved, "square.freq_hz") > 33.0) & (physical_hz(chain, moved, "square.freq_hz") < 2090.0)
+    torch.testing.assert_close(octaves[inside], octaves[inside].round(), rtol=0, atol=1e-4)
+    assert len(set(octaves[inside].round().tolist())) > 1  # the random octaves are kept as variety
+
+
+def test_refinement_keeps_a_measured_pitch():
+    chain = Chain.load(CHAIN)
+    target = tone(chain, 311.13, seed=2)[: chain.sample_rate // 2]
+    result = Refiner(chain, lr=0.3).refine(target, None, steps=6, restarts=3, seed=0, pitch_hz=311.13)
+    for key in oscillator_freq_keys(chain):
+        octaves = torch.log2(physical_hz(chain, result.params, key) / 311.13)
+        assert abs(float(octaves - octaves.round())) * 12 <= 0.5 + 1e-3, key
+
+
 def test_retune_refuses_a_chain_without_oscillator_pitch():
     chain = Chain.from_dict({"name": "NOISE_ONLY", "nodes": {"n": {"module": "noise"}}, "output": "n"})
     with pytest.raises(ConfigError, match="no free oscillator freq_hz"):

@@ -16,10 +16,11 @@ import torch
 
 from diffmoog.analysis.spectral_loss import MultiResolutionSTFTLoss
 from diffmoog.chain import SEED_KEY, Chain
-from diffmoog.match.tuning import retune
+from diffmoog.match.tuning import oscillator_freq_keys, pitch_band, retune
 
 LOGIT_FLOOR = 1e-3  # soft weights -> logits: keeps log finite for exact one-hots
-RANDOM_POOL_PER_RESTART = 4  # with no starting guess, the best of this many random presets per restart
+RANDOM_POOL_PER_RESTART = 4
+PITCH_BAND_ST = 0.5  # with a measured pitch, how far (semitones) refinement may move an oscillator  # with no starting guess, the best of this many random presets per restart
 
 
 def matching_loss() -> MultiResolutionSTFTLoss:
@@ -82,7 +83,7 @@ class Refiner:
         pool = max(pool or RANDOM_POOL_PER_RESTART * restarts, restarts)
         candidates = self.chain.sample(pool, seed=seed, device=target.device)
         if pitch_hz is not None:
-            candidates = retune(self.chain, candidates, pitch_hz, clamp=True)
+            candidates = retune(self.chain, candidates, pitch_hz, clamp=True, octaves=True)
         scores = self.score(candidates, target)
         best = torch.argsort(scores)[:restarts]
         return {k: v[best] for k, v in candidates.items()}
@@ -104,8 +105,14 @@ class Refiner:
         else:
             starts = self._jitter(start, restarts, generator, target.device)
             if pitch_hz is not None:
-                starts = retune(self.chain, starts, pitch_hz, clamp=True)
+                starts = retune(self.chain, starts, pitch_hz, clamp=True, octaves=True)
         seeds = starts[SEED_KEY]
+        # A measured pitch is kept: oscillators fine-tune within PITCH_BAND_ST of where the
+        # start put them (Adam's early steps on a 6-octave range would move them semitones).
+        pitched = [i for i, fp in enumerate(self.continuous) if fp.key in oscillator_freq_keys(self.chain)] \
+            if pitch_hz is not None else []
+        if pitched:
+            band = pitch_band(self.chain, starts, [self.continuous[i].key for i in pitched], PITCH_BAND_ST)
         start_hard = harden(self.chain, {k: v[:1] for k, v in starts.items()})
         start_loss = float(self.score(start_hard, target, reference)[0])
 
@@ -140,6 +147,8 @@ class Refiner:
             optimiser.step()
             with torch.no_grad():
                 values.clamp_(0.0, 1.0)
+                if pitched:
+                    values[:, pitched] = torch.maximum(torch.minimum(values[:, pitched], band[1]), band[0])
 
         # Hard categoricals for the final choice; the unrefined start competes too.
         final = harden(self.chain, self._params(best_values, best_logits, seeds))

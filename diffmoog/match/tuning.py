@@ -8,6 +8,8 @@ kept. Frequencies pinned by the chain's `fixed:` are not free and do not move.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from diffmoog.errors import ConfigError
@@ -19,11 +21,13 @@ def oscillator_freq_keys(chain) -> list[str]:
             and chain.spec.nodes[fp.node].module.endswith("oscillator")]
 
 
-def retune(chain, params: dict, hz: float | torch.Tensor, clamp: bool = False) -> dict:
+def retune(chain, params: dict, hz: float | torch.Tensor, clamp: bool = False, octaves: bool = False) -> dict:
     """Normalised `params` (any batch) with the oscillators moved so the first plays `hz`
     (a number, or `[batch]`). Without `clamp`, normalised values may leave [0, 1] (the preset
     then plays outside its range, which render-preset reports); with it they are clamped, as
-    refinement needs."""
+    refinement needs. `octaves`: the other oscillators go to `hz` times their interval to
+    the first rounded to whole octaves (for starting points of a match, where a random
+    preset's intervals are noise, but its octaves are worth keeping as variety)."""
     keys = oscillator_freq_keys(chain)
     if not keys:
         raise ConfigError(f"chain {chain.name} has no free oscillator freq_hz to set")
@@ -33,6 +37,18 @@ def retune(chain, params: dict, hz: float | torch.Tensor, clamp: bool = False) -
     out = dict(params)
     for key in keys:
         param = chain.free_param(key).param
-        normalized = param.to_normalized(param.to_physical(params[key].double()) * ratio)
+        moved = param.to_physical(params[key].double()) * ratio
+        if octaves:
+            moved = hz * torch.exp2(torch.round(torch.log2(moved / hz)))
+        normalized = param.to_normalized(moved)
         out[key] = (normalized.clamp(0.0, 1.0) if clamp else normalized).to(params[key].dtype)
     return out
+
+
+def pitch_band(chain, params: dict, keys: list[str], semitones: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised bounds `[batch, len(keys)]` within `semitones` of each oscillator's value in
+    `params` (log-scale pitch: a fixed width in normalised units), clipped to [0, 1]."""
+    centre = torch.stack([params[key].float() for key in keys], dim=-1)
+    width = torch.tensor([semitones / (12.0 * math.log2(chain.free_param(k).param.high / chain.free_param(k).param.low))
+                          if chain.free_param(k).param.scale == "log" else 0.0 for k in keys])
+    return (centre - width).clamp(0.0, 1.0), (centre + width).clamp(0.0, 1.0)
