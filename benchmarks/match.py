@@ -1,14 +1,19 @@
 """Sound matching, every method in one table, printed as one JSON object.
 
-Rows (the same seed, steps and restarts for every refining row):
-  random                 a random preset of the chain (the floor);
-  encoder                the regression checkpoint's guess, no refinement;
-  encoder+refine         the guess, then --steps of Adam with --restarts;
-  random+refine          random starts (best of a pool), the same refinement;
-each with the pitch used as `diffmoog-match --pitch-from` does ("audio": the estimate moves
-every start to the sound's pitch; "none": it does not). `diffmoog-match`'s defaults are the
-row `encoder+refine, pitch audio` when a checkpoint is given and `random+refine, pitch audio`
-without one. The preset posterior (flow) rows are not here yet: that model is not built.
+Rows (the same seed for every row; the refining rows share `diffmoog-match`'s default steps
+and restarts unless said otherwise):
+  random                      a random preset of the chain (the floor);
+  regression                  the regression checkpoint's guess, no refinement;
+  regression+refine           the guess, then refinement;
+  random+refine               random starts (best of a pool), the same refinement;
+  random+refine, same time    random starts with as many steps as fit in the default row's
+                              wall time (calibrated on the first sounds);
+  flow best-of-K              K presets sampled from the flow posterior, the best by the
+                              matching loss, no refinement;
+  flow best-of-K+refine       the K samples' best `restarts`, refined: `diffmoog-match`'s
+                              defaults with the flow checkpoint (the "default" row).
+Pitch is estimated from the audio in every row but `random` (`--pitch-from audio`, the default),
+plus `random+refine, pitch none` as the pitch-free reference.
 
 Sets: the NSynth-format fixture notes (real instruments; LSD, MRSTFT, and the pitch of the
 matched sound against examples.json, over the pitched notes), and held-out synthetic sounds
@@ -16,8 +21,8 @@ of the chain (seed --synthetic-seed, which no training set uses; there also the 
 error of the normalised continuous parameters). Seconds per sound are wall time on this
 machine, one intra-op thread (as diffmoog-match runs).
 
-    .venv/bin/python benchmarks/match.py                                  # ~15 min on 2 cores
-    .venv/bin/python benchmarks/match.py --synthetic 100 --steps 50
+    .venv/bin/python benchmarks/match.py                    # ~25 min on 2 cores
+    .venv/bin/python benchmarks/match.py --synthetic 20     # quicker
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ from diffmoog.match.matcher import Matcher
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO.parent / "shared" / "fixtures" / "nsynth_format_notes"
 CHECKPOINT = REPO / "examples" / "checkpoints" / "reduced_simple_osc_params_only"
+FLOW_CHECKPOINT = REPO / "examples" / "checkpoints" / "reduced_simple_osc_flow"
 
 
 def fixture_set(folder: Path, chain: Chain):
@@ -65,28 +71,21 @@ def param_mae(chain: Chain, found: dict, truth: dict) -> float:
     return sum(errors) / len(errors)
 
 
-def run_row(matcher: Matcher, sounds: list, use_encoder: bool, refine: bool, label: str) -> dict:
+def run_row(matcher: Matcher, sounds: list, label: str) -> dict:
     lsd, mrstft, seconds, cents, mae = [], [], [], [], []
-    model = matcher.model
-    matcher.model = model if use_encoder else None
-    steps = matcher.steps
-    matcher.steps = steps if refine else 0
-    try:
-        for name, audio, true_hz, truth in tqdm(sounds, desc=label, unit="sound", leave=False):
-            clock = time.perf_counter()
-            result = matcher.match(audio, name)
-            seconds.append(time.perf_counter() - clock)
-            stage = "refined" if refine else ("encoder" if use_encoder else "random")
-            params, audio_out = result.params, result.audio  # the stage's preset and its render
-            lsd.append(result.metrics[stage]["lsd"])
-            mrstft.append(result.metrics[stage]["mrstft"])
-            if true_hz is not None:
-                est = note_pitch(audio_out.detach()[None], matcher.chain.sample_rate)
-                cents.append(float(cents_between(est.f0_hz.double(), torch.tensor(true_hz, dtype=torch.float64))))
-            if truth is not None:
-                mae.append(param_mae(matcher.chain, params, truth))
-    finally:
-        matcher.model, matcher.steps = model, steps
+    stage = "refined" if matcher.steps > 0 else ("encoder" if matcher.model is not None else "random")
+    for name, audio, true_hz, truth in tqdm(sounds, desc=label, unit="sound", leave=False):
+        clock = time.perf_counter()
+        result = matcher.match(audio, name)
+        seconds.append(time.perf_counter() - clock)
+        params, audio_out = result.params, result.audio  # the stage's preset and its render
+        lsd.append(result.metrics[stage]["lsd"])
+        mrstft.append(result.metrics[stage]["mrstft"])
+        if true_hz is not None:
+            est = note_pitch(audio_out.detach()[None], matcher.chain.sample_rate)
+            cents.append(float(cents_between(est.f0_hz.double(), torch.tensor(true_hz, dtype=torch.float64))))
+        if truth is not None:
+            mae.append(param_mae(matcher.chain, params, truth))
     row = {"lsd": round(statistics.fmean(lsd), 4), "mrstft": round(statistics.fmean(mrstft), 4),
            "seconds_per_sound": round(statistics.fmean(seconds), 3)}
     if cents:
@@ -98,40 +97,74 @@ def run_row(matcher: Matcher, sounds: list, use_encoder: bool, refine: bool, lab
     return row
 
 
+def steps_for_time(chain, sounds, seconds: float, restarts: int, seed: int) -> int:
+    """Refinement steps from random starts that take `seconds` per sound (timed on 3 sounds)."""
+    probe = sounds[:3]
+    timings = {}
+    for steps in (0, 20):
+        matcher = Matcher(chain, None, steps, restarts, seed=seed)
+        clock = time.perf_counter()
+        for name, audio, _, _ in probe:
+            matcher.match(audio, name)
+        timings[steps] = (time.perf_counter() - clock) / len(probe)
+    per_step = max((timings[20] - timings[0]) / 20, 1e-4)
+    return max(1, int(round((seconds - timings[0]) / per_step)))
+
+
 def main() -> None:
+    from diffmoog.match.cli import DEFAULT_CANDIDATES, parser as match_parser
+    defaults = match_parser().parse_args(["x"])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", default=str(CHECKPOINT))
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--restarts", type=int, default=4)
+    p.add_argument("--checkpoint", default=str(CHECKPOINT), help="the regression checkpoint")
+    p.add_argument("--flow-checkpoint", default=str(FLOW_CHECKPOINT))
+    p.add_argument("--steps", type=int, default=defaults.refine_steps)
+    p.add_argument("--restarts", type=int, default=defaults.restarts)
+    p.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--synthetic", type=int, default=20, help="held-out synthetic sounds (0: none)")
+    p.add_argument("--synthetic", type=int, default=100, help="held-out synthetic sounds (0: none)")
     p.add_argument("--synthetic-seed", type=int, default=987654)
     p.add_argument("--fixtures", type=Path, default=FIXTURES)
     args = p.parse_args()
     torch.set_num_threads(1)
     from diffmoog.train.checkpoint import load_model
 
-    model, chain, _ = load_model(args.checkpoint)
+    regression, chain, _ = load_model(args.checkpoint)
+    flow, flow_chain, _ = load_model(args.flow_checkpoint)
+    if flow_chain.param_keys != chain.param_keys:
+        raise SystemExit("the two checkpoints are for different chains")
     sets = {}
     if (args.fixtures / "examples.json").is_file():
         sets["fixture_notes"] = list(fixture_set(args.fixtures, chain))
     if args.synthetic:
         sets["synthetic"] = list(synthetic_set(chain, args.synthetic, args.synthetic_seed))
-    rows = [("random", False, False, "none"), ("encoder", True, False, "none"), ("encoder", True, False, "audio"),
-            ("encoder+refine", True, True, "none"), ("encoder+refine", True, True, "audio"),
-            ("random+refine", False, True, "none"), ("random+refine", False, True, "audio")]
-    out = {"benchmark": "match", "chain": chain.name, "checkpoint": args.checkpoint, "steps": args.steps,
-           "restarts": args.restarts, "seed": args.seed, "torch": torch.__version__, "threads": 1,
-           "flow_rows": "not built yet (the preset posterior of issue 13)", "results": {}}
+    steps, restarts, k = args.steps, args.restarts, args.candidates
+    default = f"flow best-of-{k}+refine"
+    rows = {  # name -> (model, steps, pitch_from)
+        "random": (None, 0, "none"),
+        "regression": (regression, 0, "audio"),
+        "regression+refine": (regression, steps, "audio"),
+        "random+refine": (None, steps, "audio"),
+        "random+refine, pitch none": (None, steps, "none"),
+        f"flow best-of-{k}": (flow, 0, "audio"),
+        default: (flow, steps, "audio"),
+    }
+    out = {"benchmark": "match", "chain": chain.name, "checkpoint": args.checkpoint,
+           "flow_checkpoint": args.flow_checkpoint, "steps": steps, "restarts": restarts, "candidates": k,
+           "seed": args.seed, "torch": torch.__version__, "threads": 1, "default_row": default, "results": {}}
     for set_name, sounds in sets.items():
         table = {}
-        for method, use_encoder, refine, pitch in rows:
-            matcher = Matcher(chain, model, args.steps, args.restarts, seed=args.seed, pitch_from=pitch)
-            label = f"{set_name}: {method}, pitch {pitch}"
-            table[f"{method}, pitch {pitch}"] = run_row(matcher, sounds, use_encoder, refine, label)
-        random_lsd = table["random, pitch none"]["lsd"]
+        for name, (model, row_steps, pitch) in rows.items():
+            matcher = Matcher(chain, model, row_steps, restarts, seed=args.seed, pitch_from=pitch, candidates=k)
+            table[name] = run_row(matcher, sounds, f"{set_name}: {name}")
+        same_time = steps_for_time(chain, sounds, table[default]["seconds_per_sound"], restarts, args.seed)
+        matcher = Matcher(chain, None, same_time, restarts, seed=args.seed, pitch_from="audio")
+        table["random+refine, same time"] = run_row(matcher, sounds, f"{set_name}: random+refine, same time")
+        table["random+refine, same time"]["steps"] = same_time
+        random_lsd = table["random"]["lsd"]
         for row in table.values():
             row["lsd_vs_random"] = round(row["lsd"] / random_lsd, 3)
+        row = table[default]
+        row["lsd_vs_random_refine_same_time"] = round(row["lsd"] / table["random+refine, same time"]["lsd"], 3)
         out["results"][set_name] = table
     print(json.dumps(out, indent=1))
 

@@ -8,6 +8,10 @@ shard.py     batch rendering, wav writing on threads, CSV parts, progress manife
 finalize.py  join shard parts, check wavs, write metadata.json (last: it marks "finished")
 manifest.py  progress files and locks; wavfile.py the wav writer; fileio.py atomic writes
 from_nsynth.py  `--from-nsynth`: copying real NSynth notes into the same layout
+from_soundfont.py  `--from-soundfont`: rendering SoundFont notes into NSynth's own layout, with
+             soundfont_plan.py (instruments, splits, notes), sf2_presets.py (presets and their
+             keys), gm_families.py (GM programs -> NSynth families), soundfont.py (one note with
+             TinySoundFont) and render_pool.py (every core)
 
 What the readers need too lives in diffmoog.data, which this package imports (never the
 other way round): layout.py (paths, ids, chain_json), items.py (per-item rendering, the

@@ -1,4 +1,5 @@
-"""`create-data`: argparse only; the work happens in data_gen.create (or data_gen.from_nsynth)."""
+"""`create-data`: argparse only; the work happens in data_gen.create (or data_gen.from_nsynth,
+data_gen.from_soundfont)."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +13,8 @@ EPILOG = """examples:
   create-data -c REDUCED_SIMPLE_OSC --size 5000 -s val
   create-data -c my_chain.yaml --size 100000 --shard 0/4      (one of 4 machines; same dataset as one run)
   create-data --from-nsynth ~/nsynth --families keyboard,guitar --pitch-min 24 --pitch-max 84 --size 18000
+  create-data --from-soundfont FluidR3_GM.sf2 --programs 0 24 33 40 56 73 --pitches 48 60 72 --velocities 100 -o corpora/gm_small
+  create-data --from-soundfont FONT.sf2 --families brass reed --size 2000 -o corpora/winds
 A killed run resumes when the same command is run again."""
 
 
@@ -47,9 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-bs", "--batch-size", type=int, default=64, help="sounds rendered at once (default 64)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     p.add_argument("--device", help="cpu | cuda (default: cuda when available)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int,
                    help="threads writing wav files (default 1; more rarely help: creating files in one folder "
-                        "is serialised by the kernel, and the threads compete with rendering for the cores)")
+                        "is serialised by the kernel, and the threads compete with rendering for the cores); "
+                        "with --from-soundfont: rendering processes (default: one per core)")
     p.add_argument("--shard", type=shard_arg, default=(0, 1), metavar="i/N",
                    help="generate only shard i of N (all N shards together = the same dataset as one run)")
     p.add_argument("--force", action="store_true", help="delete an existing dataset at OUT/NAME/SPLIT and start over")
@@ -58,19 +62,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     nsynth = p.add_argument_group("copying real notes from NSynth")
     nsynth.add_argument("--from-nsynth", type=Path, metavar="PATH", help="an NSynth release (json+wav, TFRecord or TFDS)")
-    nsynth.add_argument("--families", nargs="+", help="instrument families, e.g. keyboard,guitar")
+    nsynth.add_argument("--families", nargs="+", help="instrument families, e.g. keyboard,guitar "
+                                                      "(with --from-soundfont also drum: the drum kits)")
     nsynth.add_argument("--sources", nargs="+", help="acoustic, electronic, synthetic")
-    nsynth.add_argument("--pitch-min", type=int, help="lowest MIDI pitch kept")
-    nsynth.add_argument("--pitch-max", type=int, help="highest MIDI pitch kept")
-    nsynth.add_argument("--velocities", nargs="+", help="MIDI velocities kept, e.g. 75,100")
+    nsynth.add_argument("--pitch-min", type=int, help="lowest MIDI pitch kept (--from-soundfont: default 21)")
+    nsynth.add_argument("--pitch-max", type=int, help="highest MIDI pitch kept (--from-soundfont: default 108)")
+    nsynth.add_argument("--velocities", nargs="+", help="MIDI velocities kept, e.g. 75,100 "
+                                                        "(--from-soundfont: rendered; default 25 50 75 100 127)")
     nsynth.add_argument("--nsynth-format", default="auto", help="auto | json | tfrecord | tfds (default auto)")
+    fonts = p.add_argument_group("rendering real notes from SoundFonts, in NSynth's layout under -o "
+                                 "(default data/soundfont); also takes the filters above, --size (a cap) and --seed")
+    fonts.add_argument("--from-soundfont", nargs="*", metavar="FONT",
+                       help="SF2/SF3 files (a bare name is also looked up in /usr/share/sounds/sf2 and sf3; "
+                            "none given: FluidR3_GM.sf2)")
+    fonts.add_argument("--programs", nargs="+", help="General MIDI programs (0-127) to render, e.g. 0 24 33")
+    fonts.add_argument("--banks", nargs="+", help="SoundFont banks to render (default all: 0 holds the GM programs, "
+                                                  "128 the drum kits, others variations such as bank 8's ukulele)")
+    fonts.add_argument("--pitches", nargs="+", help="MIDI pitches to render, e.g. 48 60 72 "
+                                                    "(instead of --pitch-min/--pitch-max)")
     return p
+
+
+# Flags that mean nothing to a mode, refused rather than ignored (compared with their defaults).
+NOT_FOR_SOUNDFONT = {"chain": "-c/--chain", "split": "-s/--split", "name": "-n/--name", "batch_size": "-bs/--batch-size",
+                     "device": "--device", "shard": "--shard", "compile": "--compile", "float32": "--float",
+                     "nsynth_format": "--nsynth-format", "from_nsynth": "--from-nsynth"}
+SOUNDFONT_ONLY = {"programs": "--programs", "banks": "--banks", "pitches": "--pitches"}
+
+
+def refuse(parser, args, flags: dict, mode: str) -> None:
+    for dest, flag in flags.items():
+        if getattr(args, dest) != parser.get_default(dest):
+            parser.error(f"{flag} does not apply to {mode}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.from_soundfont is not None:
+        refuse(parser, args, NOT_FOR_SOUNDFONT, "--from-soundfont")
+    else:
+        refuse(parser, args, SOUNDFONT_ONLY, "--from-nsynth" if args.from_nsynth else "-c/--chain")
     try:
+        if args.from_soundfont is not None:
+            return run_soundfont(args, parser.get_default("out"))
         if args.from_nsynth is not None:
             return run_nsynth(args)
         if not args.chain or args.size is None:
@@ -96,7 +131,8 @@ def run_synth(args) -> int:
     opts = GenOptions(chain=diffmoog.Chain.load(args.chain), size=args.size, split=args.split, name=args.name,
                       out=args.out, sample_rate=args.sample_rate, duration=args.signal_duration,
                       note_off=args.note_off, batch_size=args.batch_size, seed=args.seed, device=args.device,
-                      workers=args.workers, shard=args.shard, force=args.force, float32=args.float32,
+                      workers=1 if args.workers is None else args.workers, shard=args.shard, force=args.force,
+                      float32=args.float32,
                       compile=args.compile, progress_bar=not args.no_progress,
                       args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()})
     result = create(opts)
@@ -113,6 +149,13 @@ def run_nsynth(args) -> int:
         raise DiffmoogError("--from-nsynth is not available: diffmoog.data_gen.from_nsynth is missing "
                             "from this installation") from None
     return int(from_nsynth.main(args) or 0)
+
+
+def run_soundfont(args, default_out: Path) -> int:
+    from diffmoog.data_gen import from_soundfont
+    if args.out == default_out:  # the corpus is an NSynth root of its own, not a NAME/SPLIT folder
+        args.out = from_soundfont.DEFAULT_OUT
+    return int(from_soundfont.main(args) or 0)
 
 
 if __name__ == "__main__":

@@ -34,26 +34,33 @@ import numpy as np
 from tqdm import tqdm
 
 from diffmoog import __version__
-from diffmoog.data.fileio import os_errors, read_json
-from diffmoog.data.layout import METADATA, SplitLayout, id_width, item_id
+from diffmoog.data.fileio import os_errors
+from diffmoog.data.layout import METADATA, PROGRESS_DIR, WAV_DIR, SplitLayout, id_width, item_id
 from diffmoog.data.nsynth import choose_subset, filter_notes, read_note_audio
 from diffmoog.data.nsynth_index import available_splits, build_index
 from diffmoog.data.nsynth_meta import QUALITIES, Note
 from diffmoog.data_gen import fileio, wavfile
+from diffmoog.data_gen.prepare import prepare_plan
 from diffmoog.errors import ConfigError, DiffmoogError, did_you_mean
 
 LABELS_CSV = "nsynth_labels.csv"
+OURS = {WAV_DIR, LABELS_CSV, METADATA, PROGRESS_DIR}  # what --force may delete in a split folder
 DEST_TO_NSYNTH = {"train": "train", "val": "valid", "test": "test"}
 POOL_SHARES = (("train", 0.8), ("val", 0.9), ("test", 1.0))  # cumulative upper bounds
 
 
+def hash_position(text: str) -> float:
+    """A stable pseudo-random position in [0, 1) for a name (the same on every machine and run)."""
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16) / 2 ** 32
+
+
 def pool_share(instrument_str: str) -> str:
     """The destination split an instrument belongs to when one pool feeds all splits."""
-    position = int(hashlib.sha1(instrument_str.encode("utf-8")).hexdigest()[:8], 16) / 2 ** 32
+    position = hash_position(instrument_str)
     return next(split for split, upper in POOL_SHARES if position < upper)
 
 
-def _list(value) -> list | None:
+def listed(value) -> list | None:
     """CLI values may arrive as None, "a,b", ["a,b", "c"] or [1, 2]."""
     if value is None:
         return None
@@ -70,7 +77,7 @@ def plan_from_args(args) -> dict:
     pitch_range = None
     if pitch_min is not None or pitch_max is not None:
         pitch_range = [int(pitch_min if pitch_min is not None else 0), int(pitch_max if pitch_max is not None else 127)]
-    velocities = _list(getattr(args, "velocities", None))
+    velocities = listed(getattr(args, "velocities", None))
     size = getattr(args, "size", None)
     if size is not None and int(size) < 1:
         raise ConfigError(f"--size must be >= 1, got {size}")
@@ -85,8 +92,8 @@ def plan_from_args(args) -> dict:
         "split": split, "size": None if size is None else int(size), "seed": int(getattr(args, "seed", 0) or 0),
         "sample_rate": int(getattr(args, "sample_rate", None) or 16000),
         "signal_duration": float(getattr(args, "signal_duration", None) or 4.0),
-        "filters": {"families": _list(getattr(args, "families", None)),
-                    "sources": _list(getattr(args, "sources", None)), "pitch_range": pitch_range,
+        "filters": {"families": listed(getattr(args, "families", None)),
+                    "sources": listed(getattr(args, "sources", None)), "pitch_range": pitch_range,
                     "velocities": None if velocities is None else [int(v) for v in velocities]},
         "format": getattr(args, "nsynth_format", None) or "auto",
         "wav_format": "float32" if getattr(args, "float32", False) else "pcm16",
@@ -129,24 +136,6 @@ def labels_csv(ids: list[str], notes: list[Note]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def _prepare(layout: SplitLayout, plan: dict, force: bool) -> None:
-    """Refuse to touch a finished split (or another run's partial one) unless --force."""
-    if layout.root.exists() and force:
-        with os_errors(layout.root):
-            shutil.rmtree(layout.root)
-    if layout.is_finished():
-        raise ConfigError(f"{layout.root} already holds a finished dataset; pass --force to overwrite it")
-    if layout.run_file.is_file():
-        if read_json(layout.run_file) != plan:
-            raise ConfigError(f"{layout.root} holds an unfinished copy made with other arguments; "
-                              "run that command again to finish it, or pass --force to start over")
-    elif layout.root.exists() and any(layout.root.iterdir()):
-        raise ConfigError(f"{layout.root} is not empty; pass --force to overwrite it")
-    for folder in (layout.wav_dir, layout.progress):
-        fileio.makedirs(folder)
-    fileio.write_json_atomic(layout.run_file, plan)
-
-
 def to_wav_samples(audio, wav_format: str) -> np.ndarray:
     if wav_format == "float32":
         return audio.numpy().astype(np.float32)
@@ -165,7 +154,7 @@ def main(args) -> int:
     if layout.is_finished() and not force:  # before indexing, which can take a while
         raise ConfigError(f"{layout.root} already holds a finished dataset; pass --force to overwrite it")
     notes, pool = select_notes(plan)
-    _prepare(layout, plan, force)
+    prepare_plan(layout, plan, force, OURS, (layout.wav_dir, layout.progress))
     width = id_width(len(notes))
     ids = [item_id(i, width) for i in range(len(notes))]
     unreadable = {}

@@ -51,6 +51,8 @@ class Chain:
                 weights = Distribution(weights=(1.0 - node.active, node.active))
                 free.append(FreeParam(f"{node.name}.active", node.name, ACTIVE.replace(distribution=weights)))
         self.free_params = tuple(free)
+        marks = spec.pitch_marks
+        self._pitch_keys = tuple(fp.key for fp in free if marks.get(fp.key) == "note")
         self._compiled = None  # torch.compile'd node graph, built on first compiled render
         self._by_key = {fp.key: fp for fp in free}
 
@@ -68,6 +70,13 @@ class Chain:
     @property
     def param_keys(self) -> list[str]:
         return [fp.key for fp in self.free_params]
+
+    @property
+    def pitch_keys(self) -> list[str]:
+        """The free parameters that follow the played note (marked `pitch: note` in the chain),
+        in free-parameter order: what render-preset --pitch transposes and what matching sets
+        relative to the note's pitch (diffmoog/match/tuning.py). Empty when nothing is marked."""
+        return list(self._pitch_keys)
 
     @property
     def sample_rate(self) -> int:

@@ -86,8 +86,14 @@ def make_dataset(out: Path, size: int) -> Path:
     return Path(result.root)
 
 
+PREFERRED_CHECKPOINT = "reduced_simple_osc_flow"  # the preset posterior: best-of-K, then refinement
+
+
 def find_checkpoint() -> Path | None:
-    """The committed checkpoint: a folder under examples/checkpoints holding a state file."""
+    """The committed checkpoint: the flow posterior, else any folder under examples/checkpoints
+    holding weights."""
+    if (CHECKPOINTS / PREFERRED_CHECKPOINT / "state.json").is_file():
+        return CHECKPOINTS / PREFERRED_CHECKPOINT
     if not CHECKPOINTS.is_dir():
         return None
     found = sorted(p.parent for p in CHECKPOINTS.rglob("*.safetensors"))

@@ -1,6 +1,17 @@
-"""Chain YAML -> validated ChainSpec. Every mistake is one SpecError naming file, node and key."""
+"""Chain YAML -> validated ChainSpec. Every mistake is one SpecError naming file, node and key.
+
+Pitch marks: `params: {freq_hz: {pitch: note}}` declares that a free parameter follows the
+played note (render-preset --pitch transposes it, matching works relative to the note's
+pitch; diffmoog/match/tuning.py). Only a frequency in Hz on a log scale can carry one, and
+only a free parameter. A chain without marks has no pitch-following parameters, with one
+exception for copies written before marks existed: a chain named like a built-in that is that
+built-in in every other respect (nodes, wiring, fixed values, ranges, timing) takes the
+built-in's marks (`adopt_builtin_pitch_marks`), so checkpoints, datasets and presets saved
+earlier keep following the note and still compare equal to the built-in.
+"""
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +25,11 @@ from diffmoog.params import DISTRIBUTIONS, SCALES, Distribution, Param
 # so Chain.load accepts it too; the chain itself ignores that section.
 TOP_FIELDS = ("name", "description", "sample_rate", "duration", "note_off", "nodes", "output", "preset")
 NODE_FIELDS = ("module", "inputs", "control", "fixed", "params", "active", "description")
-OVERRIDE_FIELDS = ("range", "scale", "default", "distribution")
+OVERRIDE_FIELDS = ("range", "scale", "default", "distribution", "pitch")
+# Values of a parameter's `pitch:` field. "note": the parameter follows the played note. The field
+# is a string so that other couplings (e.g. a key-tracking amount) can be added later.
+PITCH_MODES = ("note",)
+PITCH_UNIT = "Hz"
 DISTRIBUTION_FIELDS = ("type", "mean", "std", "weights")
 
 # The longest sound rendered in one call: 10 minutes at 48 kHz. Far beyond any note, it keeps one
@@ -44,6 +59,7 @@ class NodeSpec:
     params: dict[str, Param] = field(default_factory=dict)  # every declared param, overrides applied
     active: float | None = None
     description: str = ""
+    pitch: dict[str, str] = field(default_factory=dict)  # param name -> pitch mode ("note"), free params only
 
 
 @dataclass
@@ -57,6 +73,11 @@ class ChainSpec:
     note_off: float = 3.0
     source: str = "<dict>"
     raw: dict = field(default_factory=dict)
+
+    @property
+    def pitch_marks(self) -> dict[str, str]:
+        """"node.param" -> pitch mode, for every marked parameter, in node order."""
+        return {f"{node.name}.{name}": mode for node in self.nodes.values() for name, mode in node.pitch.items()}
 
 
 def chains_dir() -> Path:
@@ -114,7 +135,14 @@ def _number(value, source, node, key, positive=False) -> float:
     return float(value)
 
 
-def parse_spec(raw, source: str = "<dict>") -> ChainSpec:
+def parse_spec(raw, source: str = "<dict>", adopt_marks: bool = True) -> ChainSpec:
+    """Validate `raw` (a chain mapping) into a ChainSpec. `adopt_marks`: a copy of a built-in
+    chain from before pitch marks existed takes the built-in's marks (module docstring)."""
+    spec = _parse_spec(raw, source)
+    return adopt_builtin_pitch_marks(spec) if adopt_marks else spec
+
+
+def _parse_spec(raw, source: str) -> ChainSpec:
     if not isinstance(raw, dict):
         raise SpecError("a chain file must be a mapping with 'nodes' and 'output'", source)
     _check_fields(raw, TOP_FIELDS, source)
@@ -203,15 +231,21 @@ def _parse_node(name, body, all_nodes, source) -> NodeSpec:
     if not isinstance(overrides, dict):
         raise SpecError("must be a mapping of parameter -> settings", source, name, "params")
     params = dict(declared)
+    pitch = {}
     for key, settings in overrides.items():
         if key not in declared:
             raise SpecError(f"unknown parameter{did_you_mean(key, declared)}", source, name, f"params.{key}")
         if key in fixed:
+            if isinstance(settings, dict) and "pitch" in settings:
+                raise SpecError(f"a fixed parameter does not follow the note; 'pitch' marks a free one "
+                                f"(take {key} out of 'fixed', or drop the mark)", source, name, f"params.{key}.pitch")
             raise SpecError("parameter is both fixed and free", source, name, f"params.{key}")
         if not declared[key].learnable:
             raise SpecError("is a setting, not a learnable parameter; put it under 'fixed'",
                             source, name, f"params.{key}")
         params[key] = _override(declared[key], settings, source, name)
+        if "pitch" in settings:
+            pitch[key] = _pitch_mode(params[key], settings["pitch"], source, name)
 
     active = body.get("active")
     if active is not None:
@@ -219,7 +253,8 @@ def _parse_node(name, body, all_nodes, source) -> NodeSpec:
         if not 0.0 < active <= 1.0:
             raise SpecError(f"must be a probability in (0, 1], got {active}", source, name, "active")
     return NodeSpec(name=name, module=module_name, inputs=tuple(inputs), control=dict(control),
-                    fixed=fixed, params=params, active=active, description=str(body.get("description", "")))
+                    fixed=fixed, params=params, active=active, description=str(body.get("description", "")),
+                    pitch=pitch)
 
 
 def _check_reference(target, node, all_nodes, source, key):
@@ -247,7 +282,7 @@ def _fixed_value(param: Param, value, source, node):
 def _override(param: Param, settings, source, node) -> Param:
     key = f"params.{param.name}"
     if not isinstance(settings, dict):
-        raise SpecError("must be a mapping with range/scale/default/distribution", source, node, key)
+        raise SpecError("must be a mapping with range/scale/default/distribution/pitch", source, node, key)
     _check_fields(settings, OVERRIDE_FIELDS, source, node, key + ".")
     changes = {}
     if "scale" in settings:
@@ -281,6 +316,77 @@ def _override(param: Param, settings, source, node) -> Param:
         new = new.replace(distribution=_distribution(new, settings["distribution"], source, node,
                                                      key + ".distribution"))
     return new
+
+
+def _pitch_mode(param: Param, mode, source, node) -> str:
+    """A free parameter's `pitch:` value, checked against the parameter it marks (after its
+    overrides: a frequency in Hz on a log scale)."""
+    key = f"params.{param.name}.pitch"
+    if not isinstance(mode, str) or mode not in PITCH_MODES:
+        hint = did_you_mean(mode, PITCH_MODES) if isinstance(mode, str) else ""
+        raise SpecError(f"unknown pitch mode {mode!r}{hint} (one of: {', '.join(PITCH_MODES)})", source, node, key)
+    if param.unit != PITCH_UNIT or param.scale != "log":
+        what = ("a categorical choice" if param.is_categorical else
+                f"{'in ' + param.unit if param.unit else 'unitless'} on a {param.scale} scale")
+        raise SpecError(f"only a frequency in {PITCH_UNIT} on a log scale can follow the note; "
+                        f"'{param.name}' is {what}", source, node, key)
+    return mode
+
+
+def adopt_builtin_pitch_marks(spec: ChainSpec) -> ChainSpec:
+    """`spec` with the pitch marks of the built-in chain of the same name, when `spec` has no
+    marks and is that built-in in every other respect (how it sounds and its parameter layout):
+    a copy saved before marks existed, in a checkpoint's state.json, a dataset's metadata.json
+    or a preset. Its `raw` then gets the marks too, so it compares equal to the built-in's.
+    Anything else comes back unchanged."""
+    name = spec.raw.get("name")
+    if spec.pitch_marks or name is None:
+        return spec
+    path = builtin_chains().get(str(name).upper())
+    if path is None:
+        return spec
+    try:
+        builtin = parse_spec(yaml_io.read(path, lambda message: SpecError(message, file=str(path))),
+                             source=str(path), adopt_marks=False)
+    except SpecError:
+        return spec
+    if not builtin.pitch_marks or _sound(builtin) != _sound(spec):
+        return spec
+    raw = copy.deepcopy(spec.raw)
+    for key, mode in builtin.pitch_marks.items():
+        node, param = key.split(".", 1)
+        body = raw["nodes"][node]
+        body["params"] = dict(body.get("params") or {})
+        body["params"][param] = {**(body["params"].get(param) or {}), "pitch": mode}
+    return parse_spec(raw, spec.source, adopt_marks=False)
+
+
+def without_pitch_marks(raw):
+    """A copy of chain mapping `raw` with every `pitch:` mark removed (a parameter's settings,
+    or its `params:` mapping, left empty by the removal goes too): what a chain renders does not
+    depend on its marks, so e.g. a dataset's chain compares equal to its marked version."""
+    raw = copy.deepcopy(raw)
+    nodes = raw.get("nodes") if isinstance(raw, dict) else None
+    for body in (nodes.values() if isinstance(nodes, dict) else ()):
+        params = body.get("params") if isinstance(body, dict) else None
+        if not isinstance(params, dict):
+            continue
+        for key, settings in list(params.items()):
+            if isinstance(settings, dict) and "pitch" in settings:
+                del settings["pitch"]
+                if not settings:
+                    del params[key]
+        if not params:
+            del body["params"]
+    return raw
+
+
+def _sound(spec: ChainSpec) -> tuple:
+    """Everything of a spec but its pitch marks, description and source: what it renders, and
+    its parameter layout."""
+    nodes = [(n.name, n.module, n.inputs, n.control, n.fixed, list(n.params.items()), n.active)
+             for n in spec.nodes.values()]
+    return spec.name, spec.sample_rate, spec.duration, spec.note_off, spec.output, nodes
 
 
 def _distribution(param: Param, raw, source, node, key) -> Distribution:

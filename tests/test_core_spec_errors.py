@@ -167,6 +167,35 @@ CASES += [
     ("range on a categorical", lambda raw: raw["nodes"].update(
         {"osc2": {"module": "oscillator", "params": {"waveform": {"range": [0, 1]}}}}),
      "node 'osc2': key 'params.waveform.range': a categorical parameter has choices, not a range"),
+    # `pitch: note` marks a free frequency that follows the played note.
+    ("pitch mode misspelt", _set(["nodes", "osc", "params"], {"freq_hz": {"pitch": "notes"}}),
+     "node 'osc': key 'params.freq_hz.pitch': unknown pitch mode 'notes'; did you mean 'note'? (one of: note)"),
+    ("pitch mode unknown", _set(["nodes", "osc", "params"], {"freq_hz": {"pitch": "midi"}}),
+     "node 'osc': key 'params.freq_hz.pitch': unknown pitch mode 'midi' (one of: note)"),
+    ("pitch mode not a string", _set(["nodes", "osc", "params"], {"freq_hz": {"pitch": True}}),
+     "node 'osc': key 'params.freq_hz.pitch': unknown pitch mode True (one of: note)"),
+    ("pitch mode missing", _set(["nodes", "osc", "params"], {"freq_hz": {"pitch": None}}),
+     "node 'osc': key 'params.freq_hz.pitch': unknown pitch mode None (one of: note)"),
+    ("pitch field misspelt", _set(["nodes", "osc", "params"], {"freq_hz": {"pich": "note"}}),
+     "node 'osc': key 'params.freq_hz.pich': unknown field; did you mean 'pitch'?"),
+    ("pitch on a unitless param", _set(["nodes", "osc", "params"], {"amp": {"pitch": "note"}}),
+     "node 'osc': key 'params.amp.pitch': only a frequency in Hz on a log scale can follow the note; "
+     "'amp' is unitless on a linear scale"),
+    ("pitch on a time", _set(["nodes", "env", "params"], {"attack_s": {"pitch": "note"}}),
+     "node 'env': key 'params.attack_s.pitch': only a frequency in Hz on a log scale can follow the note; "
+     "'attack_s' is in s on a log scale"),
+    ("pitch on a linear-scale frequency", _set(["nodes", "osc", "params"],
+                                               {"freq_hz": {"scale": "linear", "pitch": "note"}}),
+     "node 'osc': key 'params.freq_hz.pitch': only a frequency in Hz on a log scale can follow the note; "
+     "'freq_hz' is in Hz on a linear scale"),
+    ("pitch on a categorical", lambda raw: raw["nodes"].update(
+        {"osc2": {"module": "oscillator", "params": {"waveform": {"pitch": "note"}}}}),
+     "node 'osc2': key 'params.waveform.pitch': only a frequency in Hz on a log scale can follow the note; "
+     "'waveform' is a categorical choice"),
+    ("pitch on a fixed param", lambda raw: raw["nodes"]["osc"].update(
+        {"fixed": {"waveform": "saw", "freq_hz": 220.0}, "params": {"freq_hz": {"pitch": "note"}}}),
+     "node 'osc': key 'params.freq_hz.pitch': a fixed parameter does not follow the note; 'pitch' marks a free "
+     "one (take freq_hz out of 'fixed', or drop the mark)"),
 ]
 
 

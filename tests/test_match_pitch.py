@@ -15,7 +15,7 @@ from diffmoog.errors import ConfigError
 from diffmoog.match.inputs import metadata_pitch_hz
 from diffmoog.match.matcher import Matcher
 from diffmoog.match.refine import Refiner
-from diffmoog.match.tuning import oscillator_freq_keys, retune
+from diffmoog.match.tuning import retune
 
 BIN = Path(sys.executable).parent
 CHAIN = "REDUCED_SIMPLE_OSC"  # saw.freq_hz and square.freq_hz, both 32.7 .. 2093 Hz
@@ -27,7 +27,7 @@ def physical_hz(chain, params, key):
 
 def test_retune_moves_the_first_oscillator_and_keeps_intervals():
     chain = Chain.load(CHAIN)
-    first, second = oscillator_freq_keys(chain)
+    first, second = chain.pitch_keys
     params = chain.sample(16, seed=3)
     before = physical_hz(chain, params, second) / physical_hz(chain, params, first)
     target = torch.full((16,), 330.0, dtype=torch.float64)
@@ -55,14 +55,14 @@ def test_refinement_keeps_a_measured_pitch():
     chain = Chain.load(CHAIN)
     target = tone(chain, 311.13, seed=2)[: chain.sample_rate // 2]
     result = Refiner(chain, lr=0.3).refine(target, None, steps=6, restarts=3, seed=0, pitch_hz=311.13)
-    for key in oscillator_freq_keys(chain):
+    for key in chain.pitch_keys:
         octaves = torch.log2(physical_hz(chain, result.params, key) / 311.13)
         assert abs(float(octaves - octaves.round())) * 12 <= 0.5 + 1e-3, key
 
 
 def test_retune_refuses_a_chain_without_oscillator_pitch():
     chain = Chain.from_dict({"name": "NOISE_ONLY", "nodes": {"n": {"module": "noise"}}, "output": "n"})
-    with pytest.raises(ConfigError, match="no free oscillator freq_hz"):
+    with pytest.raises(ConfigError, match=r"chain NOISE_ONLY has no pitch to set: no parameter is marked `pitch: note`"):
         retune(chain, chain.sample(1), 440.0)
     assert Matcher(chain, steps=0).pitch_from == "none"  # nothing to move: pitch is not used
 

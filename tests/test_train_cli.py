@@ -54,6 +54,7 @@ RAMPS = {
              "losses.mrstft.weight.start_step=0", "losses.mrstft.weight.end_step=1",
              "data.real_weight.start_step=0", "data.real_weight.end_step=1"],
     "mixed": [],
+    "flow": ["model.flow.hidden=32", "model.flow.blocks=1", "model.flow.sample_steps=2"],
 }
 
 
@@ -83,7 +84,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("name", ["params_only", "synth", "real", "mixed"])
+@pytest.mark.parametrize("name", ["params_only", "synth", "real", "mixed", "flow"])
 def test_shipped_config_trains_resumes_evaluates(name, tiny_data, tmp_path, nsynth_fixture_dir, capsys,
                                                  keep_threads):
     """params_only goes through real subprocesses; the others run the same entry points in-process."""
@@ -128,11 +129,14 @@ def check_first_run(run_dir: Path, name: str) -> None:
     tags = events.Tags()
     assert {"audio/0_target", "audio/0_predicted"} <= set(tags["audio"])
     assert "spectrogram/0" in tags["images"]
-    assert {"train/loss", "train/param_raw", "val/lsd"} <= set(tags["scalars"])
+    term = "flow" if name == "flow" else "param"
+    assert {"train/loss", f"train/{term}_raw", "val/lsd"} <= set(tags["scalars"])
     rows = read_metrics(run_dir)
     names = {r["metric"] for r in rows if r["split"] == "train"}
-    assert {"loss", "param_raw", "param_weighted", "lr"} <= names
-    if name != "params_only":
+    assert {"loss", f"{term}_raw", f"{term}_weighted", "lr"} <= names
+    if name == "flow":  # the pitch of every training item, tracked once for the run
+        assert (run_dir / "pitch" / "train.safetensors").is_file()
+    if name not in ("params_only", "flow"):
         assert {"mrstft_raw", "mrstft_weighted"} <= names
     if name in ("real", "mixed"):
         assert "real_mrstft_weighted" in names

@@ -22,6 +22,7 @@ from diffmoog.data.items import ItemRenderer, from_pcm16, noise_keys, to_pcm16
 from diffmoog.data.layout import chain_json, id_width, item_id
 from diffmoog.data.tables import vector_columns
 from diffmoog.errors import DiffmoogError
+from diffmoog.spec import without_pitch_marks
 
 
 def physical_matrix(chain: Chain, params: dict) -> torch.Tensor:
@@ -67,7 +68,10 @@ class ParamsDataset(Dataset):
             raise DiffmoogError(f"{meta_path}: no 'chain' entry; not a synthetic create-data dataset")
         own = Chain.from_dict(self.metadata["chain"], source=str(meta_path))
         if chain is not None:
-            where = first_difference(chain_json(chain), self.metadata["chain"])
+            # Pitch marks change nothing in the data: a dataset made before a chain marked its
+            # oscillators `pitch: note` (or after) still matches it.
+            where = first_difference(without_pitch_marks(chain_json(chain)),
+                                     without_pitch_marks(self.metadata["chain"]))
             if where:
                 raise DiffmoogError(f"{self.root}: the given chain '{chain.name}' differs from the dataset's "
                                     f"'{own.name}' at '{where}'")

@@ -1,7 +1,11 @@
 """diffmoog-match: sounds in, editable presets out.
 
-    diffmoog-match INPUT... --chain NAME [--checkpoint CKPT] [--refine-steps N] [--restarts K]
-                   [--pitch-from audio|metadata|none] -o OUT
+    diffmoog-match INPUT... [--checkpoint CKPT | --chain NAME] [--candidates K] [--refine-steps N]
+                   [--restarts R] [--pitch-from audio|metadata|none] -o OUT
+
+With neither --checkpoint nor --chain, the committed preset posterior
+(examples/checkpoints/reduced_simple_osc_flow) is used: K presets sampled per sound, the
+best R refined. With --chain alone, refinement starts from random presets.
 
 Per sound: OUT/<name>.preset.yaml, <name>.match.wav, <name>.png, <name>.json (metrics of
 the random / encoder / refined stages). A sound whose .json exists with the same settings
@@ -22,20 +26,30 @@ import torch
 from tqdm import tqdm
 
 from diffmoog.chain import Chain
+from diffmoog.spec import MAX_BATCH_SAMPLES
 from diffmoog.errors import ConfigError, DiffmoogError
 from diffmoog.match.common import (Parser, check_device, check_output_dir, check_refine_flags, check_restarts,
                                    fail, mkdir, set_threads, warner, writing)
 from diffmoog.match.inputs import find_inputs, load_target, metadata_pitch_hz, unique_names
 from diffmoog.match.matcher import PITCH_SOURCES, STAGES, Matcher, write_outputs
 
+DEFAULT_CANDIDATES = 32
+# With neither --chain nor --checkpoint: the committed flow checkpoint of a source checkout.
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "examples" / "checkpoints" / "reduced_simple_osc_flow"
+
 
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="diffmoog-match", description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
     p.add_argument("--chain", help="chain name or YAML (default: the checkpoint's chain)")
-    p.add_argument("--checkpoint", help="trained encoder checkpoint (folder, file in it, or run folder)")
+    p.add_argument("--checkpoint", help="trained checkpoint (folder, file in it, or run folder): a flow posterior "
+                                        "or a regression encoder (default with no --chain: the committed "
+                                        "examples/checkpoints/reduced_simple_osc_flow)")
     p.add_argument("--refine-steps", type=int, default=100, help="Adam steps, >= 0 (0: no refinement)")
     p.add_argument("--restarts", type=int, default=4, help="refinement restarts, run as one batch (>= 1)")
+    p.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES,
+                   help=f"with a flow checkpoint: presets sampled per sound, rendered in one batch and ranked; "
+                        f"the best --restarts are refined (default {DEFAULT_CANDIDATES}; >= 1)")
     p.add_argument("--lr", type=float, default=0.03, help="Adam learning rate on normalised params (0 .. 1]")
     p.add_argument("--pitch-from", choices=PITCH_SOURCES, default="audio",
                    help="audio: estimate each sound's pitch and start every preset there (default); "
@@ -46,6 +60,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="matches", help="output folder")
     p.add_argument("--force", action="store_true", help="redo sounds that already have results")
     return p
+
+
+def check_candidates(candidates: int, chain: Chain, model) -> None:
+    if candidates < 1:
+        raise ConfigError(f"--candidates must be >= 1, got {candidates}")
+    samples = int(round(chain.spec.duration * chain.sample_rate))
+    most = max(MAX_BATCH_SAMPLES // max(samples, 1), 1)
+    if candidates > most:
+        raise ConfigError(f"--candidates {candidates}: too many for chain {chain.name} ({samples:,} samples per "
+                          f"sound, all rendered in one batch); at most {most}")
+    if candidates != DEFAULT_CANDIDATES and not hasattr(model, "sample"):
+        warner("diffmoog-match")("--candidates applies to a flow checkpoint (a posterior to sample); "
+                                 "this run has " + ("a regression encoder" if model is not None else "no checkpoint")
+                                 + ", so it is not used")
 
 
 def load_chain_and_model(chain_name: str | None, checkpoint: str | None, device):
@@ -62,6 +90,8 @@ def load_chain_and_model(chain_name: str | None, checkpoint: str | None, device)
 
 
 def run(args) -> dict:
+    if args.checkpoint is None and args.chain is None and (DEFAULT_CHECKPOINT / "state.json").is_file():
+        args.checkpoint = str(DEFAULT_CHECKPOINT)  # the committed preset posterior
     check_refine_flags(args.refine_steps, args.restarts, args.checkpoint, args.lr)
     check_device(args.device)
     out = check_output_dir(args.output)
@@ -69,9 +99,10 @@ def run(args) -> dict:
     set_threads(args.device)
     chain, model = load_chain_and_model(args.chain, args.checkpoint, args.device)
     check_restarts(args.restarts, chain)
+    check_candidates(args.candidates, chain, model)
     matcher = Matcher(chain, model, args.refine_steps, args.restarts, args.lr, args.seed, args.device,
                       encoder_name=str(Path(args.checkpoint).resolve()) if args.checkpoint else None,
-                      pitch_from=args.pitch_from, warn=warner("diffmoog-match"))
+                      pitch_from=args.pitch_from, warn=warner("diffmoog-match"), candidates=args.candidates)
     metadata: dict = {}
     # Read and check every input before any work: a bad file fails the run in one line,
     # not halfway through (targets are seconds long; holding them all is cheap).

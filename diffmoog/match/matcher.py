@@ -2,8 +2,11 @@
 
 Stages (each scored with the same metrics, so one run compares them):
   random  - a random preset of the chain (the floor any method must beat);
-  encoder - the trained encoder's prediction (when a checkpoint is given);
-  refined - Adam refinement starting from the encoder's guess, or from random presets.
+  encoder - the trained model's guess (when a checkpoint is given): a regression encoder's
+            prediction, or the best of `candidates` presets sampled from a flow posterior,
+            rendered in one batch and ranked by the matching loss;
+  refined - Adam refinement starting from the encoder's guess (a flow's `restarts` best
+            candidates, each its own restart), or from random presets.
 
 Pitch (`pitch_from`): with "audio" (the default) the target's pitch is estimated
 (analysis/pitch.py) and the encoder's guess and every refinement start are moved to it
@@ -31,7 +34,7 @@ from diffmoog.match.common import mkdir, write_wav, writing
 from diffmoog.match.plots import plot_match
 from diffmoog.match.preset import save_preset
 from diffmoog.match.refine import Refiner, harden
-from diffmoog.match.tuning import oscillator_freq_keys, retune
+from diffmoog.match.tuning import retune, unmarked_oscillators
 
 STAGES = ("random", "encoder", "refined")
 PITCH_SOURCES = ("audio", "metadata", "none")
@@ -50,13 +53,18 @@ class Matcher:
     def __init__(self, chain: Chain, model: torch.nn.Module | None = None, steps: int = 100,
                  restarts: int = 4, lr: float = 0.03, seed: int = 0, device: str | torch.device = "cpu",
                  encoder_name: str | None = None, pitch_from: str = "audio",
-                 warn: Callable[[str], None] | None = None):
+                 warn: Callable[[str], None] | None = None, candidates: int = 1):
         if pitch_from not in PITCH_SOURCES:
             raise ConfigError(f"--pitch-from must be one of {', '.join(PITCH_SOURCES)}, got {pitch_from!r}")
         self.chain, self.model, self.steps, self.restarts = chain, model, int(steps), int(restarts)
-        # A chain with no free oscillator pitch has nothing to move: pitch is then not used.
-        self.pitch_from = pitch_from if oscillator_freq_keys(chain) else "none"
+        self.sampler = model is not None and hasattr(model, "sample")  # a posterior, not a point estimate
+        self.candidates = max(1, int(candidates)) if self.sampler else 1
+        # A chain with nothing marked `pitch: note` has nothing to move: pitch is then not used.
+        self.pitch_from = pitch_from if chain.pitch_keys else "none"
         self.warn = warn or (lambda message: None)
+        if pitch_from != "none" and unmarked_oscillators(chain):
+            self.warn(f"chain {chain.name} marks no parameter `pitch: note`, so sounds are matched without a "
+                      f"pitch; mark {', '.join(unmarked_oscillators(chain))} to match at each sound's pitch")
         self.encoder_name = encoder_name or ("<model>" if model is not None else None)
         self.seed, self.device = int(seed), torch.device(device)
         self.refiner = Refiner(chain, lr=lr)
@@ -64,7 +72,8 @@ class Matcher:
     def settings(self) -> dict:
         """What determines the result: a finished output with other settings is redone."""
         return {"chain": self.chain.name, "encoder": self.encoder_name, "refine_steps": self.steps,
-                "restarts": self.restarts, "lr": self.refiner.lr, "seed": self.seed, "pitch_from": self.pitch_from}
+                "restarts": self.restarts, "lr": self.refiner.lr, "seed": self.seed, "pitch_from": self.pitch_from,
+                "candidates": self.candidates}
 
     def sound_seed(self, name: str) -> int:
         return rng.stable_seed(self.seed, name)
@@ -106,7 +115,12 @@ class Matcher:
         final = random
 
         start = None
-        if self.model is not None:
+        if self.sampler:
+            clock = time.perf_counter()
+            start, final = self._best_candidates(target, pitch_hz, seed, noise_key)
+            metrics["encoder"] = self._score(final, target)
+            seconds["encoder"] = time.perf_counter() - clock
+        elif self.model is not None:
             clock = time.perf_counter()
             with torch.no_grad():
                 outputs = self.model(target[None])
@@ -128,6 +142,18 @@ class Matcher:
             seconds["refined"] = time.perf_counter() - clock
         audio = self.refiner.render(final, n)[0].detach()
         return MatchResult(final, audio, metrics, seconds, pitch)
+
+    def _best_candidates(self, target: torch.Tensor, pitch_hz: float | None, seed: int, noise_key: torch.Tensor):
+        """Sample `candidates` presets from the flow, render and rank them in one batch: the
+        `restarts` best (the refinement's starts, best first) and the best one, hardened."""
+        generator = torch.Generator().manual_seed(seed)
+        pitch = torch.tensor([pitch_hz if pitch_hz is not None else 0.0], device=self.device)
+        outputs = self.model.sample(target[None], self.candidates, pitch_hz=pitch, generator=generator)
+        candidates = self.chain.from_logits(outputs, hard=True)
+        candidates[SEED_KEY] = noise_key.expand(self.candidates).clone()
+        order = torch.argsort(self.refiner.score(candidates, target[None]))
+        starts = {k: v[order[:self.restarts]] for k, v in candidates.items()}
+        return starts, {k: v[:1] for k, v in starts.items()}
 
     def _score(self, params: dict, target: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():

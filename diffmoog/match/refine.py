@@ -16,11 +16,11 @@ import torch
 
 from diffmoog.analysis.spectral_loss import MultiResolutionSTFTLoss
 from diffmoog.chain import SEED_KEY, Chain
-from diffmoog.match.tuning import oscillator_freq_keys, pitch_band, retune
+from diffmoog.match.tuning import pitch_band, retune
 
 LOGIT_FLOOR = 1e-3  # soft weights -> logits: keeps log finite for exact one-hots
-RANDOM_POOL_PER_RESTART = 4
-PITCH_BAND_ST = 0.5  # with a measured pitch, how far (semitones) refinement may move an oscillator  # with no starting guess, the best of this many random presets per restart
+RANDOM_POOL_PER_RESTART = 4  # with no starting guess, the best of this many random presets per restart
+PITCH_BAND_ST = 0.5  # with a measured pitch, how far (semitones) refinement may move an oscillator
 
 
 def matching_loss() -> MultiResolutionSTFTLoss:
@@ -92,16 +92,23 @@ class Refiner:
                restarts: int = 4, seed: int = 0,
                progress: Callable[[int, float], None] | None = None,
                pitch_hz: float | None = None) -> RefineResult:
-        """Refine toward `target` `[samples]` from `start` (normalised params, batch 1) or,
-        when None, from the best random presets. With `pitch_hz` (the target's estimated
-        pitch), every start has its oscillators moved there (match/tuning.py) after the
-        random pick or the jitter, so no restart begins at a wrong pitch."""
+        """Refine toward `target` `[samples]` from `start` (normalised params) or, when None,
+        from the best random presets. A batch-1 `start` is jittered into `restarts` starts; a
+        larger batch is that many distinct starts (a posterior's best samples), used as given.
+        With `pitch_hz` (the target's estimated pitch), random and jittered starts have their
+        oscillators moved there (match/tuning.py), so no restart begins at a wrong pitch;
+        distinct starts already came from a model conditioned on that pitch."""
         target = target.reshape(1, -1).float()
         n = target.shape[-1]
         reference = self.loss.reference(target)
         generator = torch.Generator().manual_seed(int(seed))
         if start is None:
             starts = self.random_starts(target, restarts, seed, pitch_hz=pitch_hz)
+        elif start[self.chain.param_keys[0]].shape[0] > 1:
+            starts = {k: v.detach().clone() for k, v in start.items()}
+            restarts = starts[self.chain.param_keys[0]].shape[0]
+            if SEED_KEY not in starts:
+                starts[SEED_KEY] = self.chain.item_seeds(1).to(target.device).expand(restarts).clone()
         else:
             starts = self._jitter(start, restarts, generator, target.device)
             if pitch_hz is not None:
@@ -109,8 +116,8 @@ class Refiner:
         seeds = starts[SEED_KEY]
         # A measured pitch is kept: oscillators fine-tune within PITCH_BAND_ST of where the
         # start put them (Adam's early steps on a 6-octave range would move them semitones).
-        pitched = [i for i, fp in enumerate(self.continuous) if fp.key in oscillator_freq_keys(self.chain)] \
-            if pitch_hz is not None else []
+        marked = set(self.chain.pitch_keys)
+        pitched = [i for i, fp in enumerate(self.continuous) if fp.key in marked] if pitch_hz is not None else []
         if pitched:
             band = pitch_band(self.chain, starts, [self.continuous[i].key for i in pitched], PITCH_BAND_ST)
         start_hard = harden(self.chain, {k: v[:1] for k, v in starts.items()})

@@ -2,11 +2,12 @@
 
     render-preset PRESET.yaml -o out.wav [--note-off S] [--duration S] [--sample-rate R] [--pitch MIDI]
 
-Pitch rule (diffmoog/match/tuning.py): every free `freq_hz` of an audio oscillator (a
-module whose type ends in "oscillator"; LFOs are left alone) is scaled by the same factor,
-the one that moves the first such oscillator (in the chain's order) to the MIDI note's
-frequency (440 * 2^((midi - 69) / 12) Hz). So intervals between oscillators (detune, FM
-ratios) are kept. Frequencies pinned by the chain's `fixed:` are not free and do not move.
+Pitch rule (diffmoog/match/tuning.py): every parameter the chain marks `pitch: note` (the
+built-in chains mark each audio-rate oscillator's free `freq_hz`; LFOs are left alone) is
+scaled by the same factor, the one that moves the first marked one (in the chain's order) to
+the MIDI note's frequency (440 * 2^((midi - 69) / 12) Hz). So intervals between them (detune,
+FM ratios) are kept. Unmarked and `fixed:` frequencies do not move; a chain with no marks
+refuses --pitch.
 
 Limits: --pitch is a MIDI note, 0 .. 127; a note at or above the render's Nyquist frequency
 (half the sample rate) is refused (give a higher --sample-rate). An oscillator moved outside
@@ -28,7 +29,7 @@ from diffmoog.errors import ConfigError, DiffmoogError
 from diffmoog.match.common import (Parser, check_not_input, check_number, check_output_file, fail,
                                    set_threads, silence_problem, warner, write_wav)
 from diffmoog.match.preset import load_preset
-from diffmoog.match.tuning import oscillator_freq_keys, retune
+from diffmoog.match.tuning import no_pitch_problem, retune
 from diffmoog.spec import length_problem
 
 MIDI_RANGE = (0, 127)
@@ -36,36 +37,38 @@ MAX_SAMPLE_RATE = 2 ** 31 - 1  # what a wav header's sample-rate field holds
 
 
 def transpose(chain, params: dict, midi: float) -> dict:
-    """Params with the oscillators moved to `midi` (the rule in diffmoog/match/tuning.py)."""
-    if not oscillator_freq_keys(chain):
-        raise ConfigError(f"--pitch: chain {chain.name} has no free oscillator freq_hz to set")
+    """Params with the pitch-marked parameters moved to `midi` (the rule in diffmoog/match/tuning.py)."""
+    if not chain.pitch_keys:
+        raise ConfigError(f"--pitch: {no_pitch_problem(chain)}")
     return retune(chain, params, midi_to_hz(float(midi)))
 
 
 def frequency_warnings(chain, params: dict, sample_rate: int, midi: float | None = None) -> list[str]:
     """Audio oscillators above the render's Nyquist frequency (they alias), and, after
-    --pitch, free ones moved outside their parameter range."""
+    --pitch, pitch-marked parameters moved outside their parameter range."""
     nyquist = sample_rate / 2
     out = []
-    free = set(oscillator_freq_keys(chain))
+    free, marked = set(chain.param_keys), set(chain.pitch_keys)
     for name, node in chain.spec.nodes.items():
-        key = f"{name}.freq_hz"
-        if not node.module.endswith("oscillator"):
-            continue
-        if key in free:
-            param = chain.free_param(key).param
-            normalized = float(params[key].reshape(-1)[0])
-            hz = float(param.to_physical(params[key].double()).reshape(-1)[0])
-        elif "freq_hz" in node.fixed:
-            param, normalized, hz = None, 0.5, float(node.fixed["freq_hz"])
-        else:
-            continue
-        if hz >= nyquist:
-            out.append(f"{key} is {hz:.1f} Hz, above the Nyquist frequency ({nyquist:g} Hz) of a {sample_rate} Hz "
-                       f"render: it aliases (sounds at a wrong pitch); give a higher --sample-rate")
-        elif param is not None and midi is not None and not -1e-6 <= normalized <= 1 + 1e-6:
-            out.append(f"--pitch {midi:g} moves {key} to {hz:.1f} Hz, outside its range {param.low:.6g} .. "
-                       f"{param.high:.6g} Hz: the preset plays outside the range it was made for")
+        for param_name in node.params:
+            key = f"{name}.{param_name}"
+            audio = param_name == "freq_hz" and node.module.endswith("oscillator")
+            if not audio and key not in marked:
+                continue
+            if key in free:
+                param = chain.free_param(key).param
+                normalized = float(params[key].reshape(-1)[0])
+                hz = float(param.to_physical(params[key].double()).reshape(-1)[0])
+            elif param_name in node.fixed:
+                param, normalized, hz = None, 0.5, float(node.fixed[param_name])
+            else:
+                continue
+            if audio and hz >= nyquist:
+                out.append(f"{key} is {hz:.1f} Hz, above the Nyquist frequency ({nyquist:g} Hz) of a {sample_rate} "
+                           f"Hz render: it aliases (sounds at a wrong pitch); give a higher --sample-rate")
+            elif key in marked and midi is not None and not -1e-6 <= normalized <= 1 + 1e-6:
+                out.append(f"--pitch {midi:g} moves {key} to {hz:.1f} Hz, outside its range {param.low:.6g} .. "
+                           f"{param.high:.6g} Hz: the preset plays outside the range it was made for")
     return out
 
 

@@ -1,10 +1,14 @@
-"""Presets at a pitch: which parameters are an audio oscillator's pitch, and moving them.
+"""Presets at a pitch: which parameters follow the played note, and moving them.
 
-The rule (render-preset --pitch, and matching at an estimated pitch): every free `freq_hz`
-of an audio oscillator (a module whose type ends in "oscillator"; LFOs are left alone) is
-scaled by the same factor, the one that puts the first such oscillator (in the chain's
-order) on the requested frequency. So intervals between oscillators (detune, FM ratios) are
-kept. Frequencies pinned by the chain's `fixed:` are not free and do not move.
+Which: every parameter the chain marks `pitch: note` (`params: {freq_hz: {pitch: note}}`),
+listed by `Chain.pitch_keys` in the chain's free-parameter order. Only a free frequency in Hz on
+a log scale can be marked (diffmoog/spec.py); the built-in chains mark every audio-rate
+oscillator's free `freq_hz` (FM modulators included), never an LFO. Frequencies pinned by the
+chain's `fixed:` and unmarked ones do not move; a chain with no marks has nothing to move.
+
+The rule (render-preset --pitch, and matching at an estimated pitch): every marked parameter
+is scaled by the same factor, the one that puts the first marked one (in the chain's order) on
+the requested frequency. So intervals between them (detune, FM ratios) are kept.
 """
 from __future__ import annotations
 
@@ -15,22 +19,31 @@ import torch
 from diffmoog.errors import ConfigError
 
 
-def oscillator_freq_keys(chain) -> list[str]:
-    """Free audio-oscillator pitch keys, in chain order."""
+def no_pitch_problem(chain) -> str:
+    """Why `chain` cannot be put on a pitch (it has no parameter marked `pitch: note`)."""
+    return (f"chain {chain.name} has no pitch to set: no parameter is marked `pitch: note` (mark an "
+            f"oscillator's free freq_hz with `params: {{freq_hz: {{pitch: note}}}}`)")
+
+
+def unmarked_oscillators(chain) -> list[str]:
+    """Free audio-oscillator `freq_hz` keys of a chain that marks nothing `pitch: note` (a chain
+    written before the marks existed, most likely): a hint for the user, never moved."""
+    if chain.pitch_keys:
+        return []
     return [fp.key for fp in chain.free_params if fp.param.name == "freq_hz"
             and chain.spec.nodes[fp.node].module.endswith("oscillator")]
 
 
 def retune(chain, params: dict, hz: float | torch.Tensor, clamp: bool = False, octaves: bool = False) -> dict:
-    """Normalised `params` (any batch) with the oscillators moved so the first plays `hz`
+    """Normalised `params` (any batch) with the pitch-marked parameters moved so the first plays `hz`
     (a number, or `[batch]`). Without `clamp`, normalised values may leave [0, 1] (the preset
     then plays outside its range, which render-preset reports); with it they are clamped, as
-    refinement needs. `octaves`: the other oscillators go to `hz` times their interval to
+    refinement needs. `octaves`: the other marked ones go to `hz` times their interval to
     the first rounded to whole octaves (for starting points of a match, where a random
     preset's intervals are noise, but its octaves are worth keeping as variety)."""
-    keys = oscillator_freq_keys(chain)
+    keys = chain.pitch_keys
     if not keys:
-        raise ConfigError(f"chain {chain.name} has no free oscillator freq_hz to set")
+        raise ConfigError(no_pitch_problem(chain))
     first = params[keys[0]]
     hz = torch.as_tensor(hz, dtype=torch.float64, device=first.device)
     ratio = hz / chain.free_param(keys[0]).param.to_physical(first.double())
@@ -46,7 +59,7 @@ def retune(chain, params: dict, hz: float | torch.Tensor, clamp: bool = False, o
 
 
 def pitch_band(chain, params: dict, keys: list[str], semitones: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalised bounds `[batch, len(keys)]` within `semitones` of each oscillator's value in
+    """Normalised bounds `[batch, len(keys)]` within `semitones` of each key's value in
     `params` (log-scale pitch: a fixed width in normalised units), clipped to [0, 1]."""
     centre = torch.stack([params[key].float() for key in keys], dim=-1)
     width = torch.tensor([semitones / (12.0 * math.log2(chain.free_param(k).param.high / chain.free_param(k).param.low))

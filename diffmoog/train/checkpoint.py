@@ -316,7 +316,13 @@ def read_training(folder: str | Path, device="cpu") -> dict | None:
 def build_model(state: dict) -> tuple[Encoder, Chain, config_mod.FeatureConfig]:
     chain = Chain.from_dict(state["chain"], source=state.get("chain_source", "<checkpoint>"))
     cfg = config_mod.from_dict(state["config"], source="<checkpoint config>")
-    model = Encoder([tuple(h) for h in state["heads"]], chain.sample_rate, cfg.features, cfg.model)
+    if cfg.model.head == "flow":
+        from diffmoog.train.flow import FlowEncoder
+        model = FlowEncoder.for_chain(chain, cfg.features, cfg.model)
+        if [list(h) for h in model.heads_spec] != [list(h) for h in state["heads"]]:
+            raise ConfigError("<checkpoint>: the flow's parameters do not match its chain copy")
+    else:
+        model = Encoder([tuple(h) for h in state["heads"]], chain.sample_rate, cfg.features, cfg.model)
     return model, chain, cfg.features
 
 

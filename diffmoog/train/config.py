@@ -68,13 +68,27 @@ class FeatureConfig:
 
 
 @dataclass
+class FlowConfig:
+    """The preset posterior's velocity field and its training/sampling (see train/flow.py)."""
+    hidden: int = 256
+    blocks: int = 4
+    time_features: int = 64
+    repeats: int = 8  # (noise, time) draws per sound and step: the MLP is cheap next to the encoder
+    cond_dropout: float = 0.1  # condition replaced by the learned null embedding (unconditional prior)
+    pitch_dropout: float = 0.1  # pitch alone hidden (a posterior for sounds with no known pitch)
+    sample_steps: int = 8  # midpoint ODE steps when sampling
+
+
+@dataclass
 class ModelConfig:
-    kind: str = "gru"  # gru | cnn
+    kind: str = "gru"  # gru | cnn: the encoder body
+    head: str = "regression"  # regression: one head per parameter | flow: a preset posterior
     hidden: int = 128
     layers: int = 2
     frame_stride: int = 4  # GRU: frames merged by a strided conv before the recurrence
     channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
     dropout: float = 0.0
+    flow: FlowConfig = field(default_factory=FlowConfig)
 
 
 @dataclass
@@ -160,6 +174,7 @@ class Config:
 CHOICES = {
     "features.kind": ("logmel", "stft"),
     "model.kind": ("gru", "cnn"),
+    "model.head": ("regression", "flow"),
     "losses.param.kind": ("l1", "mse"),
     "losses.mrstft.impl": ("fast", "autograd", "auraloss"),
     "optim.scheduler": ("none", "cosine", "step"),
@@ -301,6 +316,14 @@ def validate(config: Config, source: str) -> None:
          == len(config.losses.mrstft.win_lengths), "losses.mrstft.fft_sizes",
          "fft_sizes, hop_sizes and win_lengths must have the same length"),
         (len(config.model.channels) >= 1, "model.channels", "needs at least one stage"),
+        (config.model.flow.hidden >= 8 and config.model.flow.blocks >= 1, "model.flow.hidden",
+         "hidden >= 8 and blocks >= 1"),
+        (config.model.flow.time_features >= 2 and config.model.flow.time_features % 2 == 0,
+         "model.flow.time_features", "must be an even number >= 2"),
+        (config.model.flow.repeats >= 1, "model.flow.repeats", "must be >= 1"),
+        (config.model.flow.sample_steps >= 1, "model.flow.sample_steps", "must be >= 1"),
+        (0.0 <= config.model.flow.cond_dropout < 1.0, "model.flow.cond_dropout", "must be in [0, 1)"),
+        (0.0 <= config.model.flow.pitch_dropout < 1.0, "model.flow.pitch_dropout", "must be in [0, 1)"),
         (config.run.name.replace("-", "_").replace(".", "_").isidentifier(), "run.name",
          "use letters, digits, '-', '_' or '.'"),
     ]

@@ -190,7 +190,7 @@ class SyntheticSplit:
         params = self.chain.from_vector(raw["params"].float())
         if SEED_KEY in raw:
             params[SEED_KEY] = raw[SEED_KEY]
-        return {"audio": raw["audio"].float(), "params": params}
+        return {"audio": raw["audio"].float(), "params": params, "index": torch.tensor([int(i) for i in raw["id"]])}
 
     def loader(self, sampler, num_workers: int = 0):
         loader = DataLoader(self.dataset, batch_sampler=sampler, collate_fn=self.collate,

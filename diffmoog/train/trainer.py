@@ -12,12 +12,14 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from diffmoog import __version__
-from diffmoog.chain import Chain
+from diffmoog.chain import SEED_KEY, Chain
 from diffmoog.errors import ConfigError
 from diffmoog.train import checkpoint, distributed
 from diffmoog.train import config as config_mod
 from diffmoog.train.data import OnTheFly, RealAudio, StepSampler, SyntheticSplit
 from diffmoog.train.encoders import Encoder
+from diffmoog.train.flow import FlowEncoder
+from diffmoog.train.objective import SPECTRAL, ever_on
 from diffmoog.train.evaluate import evaluate, summarize
 from diffmoog.train.objective import Objective
 from diffmoog.train.schedule import make_scheduler
@@ -76,6 +78,9 @@ class Run:
         else:
             self.val_data = OnTheFly(chain, cfg.run.seed, self.duration_s, self.device)
         self.objective = Objective(chain, cfg.losses, cfg.data.real_weight, cfg.train.hard_categorical)
+        self.flow = cfg.model.head == "flow"
+        if self.flow:
+            _check_flow_config(cfg, chain)
         self.real_data = self.real_val = None
         if self.objective.uses_real:
             if not cfg.data.real_train:
@@ -94,7 +99,9 @@ class Run:
     def _setup_model(self):
         cfg = self.cfg
         torch.manual_seed(cfg.run.seed)
-        self.model = Encoder.for_chain(self.chain, cfg.features, cfg.model).to(self.device)
+        model_cls = FlowEncoder if self.flow else Encoder
+        self.model = model_cls.for_chain(self.chain, cfg.features, cfg.model).to(self.device)
+        self.train_pitch = None
         self.objective.to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
                                            weight_decay=cfg.optim.weight_decay)
@@ -122,8 +129,18 @@ class Run:
             raise ConfigError(f"run.init_from: {folder} was trained on a different version of chain "
                               f"'{self.chain.name}' (parameter ranges differ)")
         from safetensors.torch import load_file
+        weights = load_file(str(folder / checkpoint.MODEL_FILE))
         try:
-            self.model.load_state_dict(load_file(str(folder / checkpoint.MODEL_FILE)))
+            if self.flow and not any(key.startswith("velocity.") for key in weights):
+                # A flow started from a regression encoder: its body, trunk and features; the
+                # velocity field starts fresh.
+                body = {f"embedder.{k}": v for k, v in weights.items() if not k.startswith("heads.")}
+                missing, unexpected = self.model.load_state_dict(body, strict=False)
+                missing = [k for k in missing if not k.startswith(("velocity.", "null_embedding"))]
+                if missing or unexpected:
+                    raise RuntimeError(f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+            else:
+                self.model.load_state_dict(weights)
         except RuntimeError as err:
             raise ConfigError(f"run.init_from: {folder}: weights do not fit this model "
                               f"(model/features settings differ): {str(err).splitlines()[0]}") from None
@@ -185,6 +202,11 @@ class Run:
                    if isinstance(self.train_data, SyntheticSplit) else self.train_data.loader(sampler))
         real_sampler = (StepSampler(len(self.real_data), cfg.train.batch_size, cfg.run.seed + 1, 0,
                                     self.total_steps, self.dist.rank, self.dist.world) if self.real_data else None)
+        if self.flow and isinstance(self.train_data, SyntheticSplit) and self.train_pitch is None:
+            from diffmoog.train.pitch_cache import split_pitches
+            cache = self.run_dir / "pitch" / "train.safetensors"
+            self.train_pitch = split_pitches(self.train_data, cache, self.chain.sample_rate,
+                                             progress=main and cfg.train.progress)
         if main and self.step > 0:
             tqdm.write(f"resumed {self.run_dir} at step {self.step}")
         bar = tqdm(total=self.total_steps, initial=self.step, desc=cfg.run.name, dynamic_ncols=True,
@@ -244,19 +266,26 @@ class Run:
         log_now = (self.step + 1) % cfg.train.log_every == 0 or self.step == 0
         weights = self.objective.weights(self.step)
         audio = batch["audio"].to(self.device).float()
+        batch_index = batch.get("index")
         batch = {"audio": audio, "params": {k: v.to(self.device) for k, v in batch["params"].items()}}
         real_audio = None
         if real_sampler is not None and weights["real"] != 0:
             items = [self.real_data.dataset[i] for i in real_sampler.indices(self.step)]
             real_audio = torch.stack([it["audio"] for it in items]).float().to(self.device)
-        inputs = audio if real_audio is None else torch.cat([audio, real_audio])
-        with torch.autocast(self.device.type, enabled=self.use_amp):
-            outputs_all = model(inputs)
-        n = audio.shape[0]
-        outputs = {k: v[:n].float() for k, v in outputs_all.items()}
-        real_outputs = {k: v[n:].float() for k, v in outputs_all.items()} if real_audio is not None else None
-        loss, terms = self.objective(outputs, batch, self.step, self.note_off, real_outputs, real_audio,
-                                     log=log_now)
+        if self.flow:
+            pitch_hz = self._pitch(audio, batch_index)
+            with torch.autocast(self.device.type, enabled=self.use_amp):
+                loss = model(audio, pitch_hz, target={k: v for k, v in batch["params"].items() if k != SEED_KEY})
+            loss, terms = loss.float(), {"flow": (float(loss.detach()), float(loss.detach()))}
+        else:
+            inputs = audio if real_audio is None else torch.cat([audio, real_audio])
+            with torch.autocast(self.device.type, enabled=self.use_amp):
+                outputs_all = model(inputs)
+            n = audio.shape[0]
+            outputs = {k: v[:n].float() for k, v in outputs_all.items()}
+            real_outputs = {k: v[n:].float() for k, v in outputs_all.items()} if real_audio is not None else None
+            loss, terms = self.objective(outputs, batch, self.step, self.note_off, real_outputs, real_audio,
+                                         log=log_now)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step + 1}: {terms}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -276,6 +305,14 @@ class Run:
         for name, value in weights.items():
             logged[f"weight_{name}"] = value
         return distributed.mean_across(logged, self.dist)
+
+    def _pitch(self, audio: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+        """The flow's pitch condition for a training batch: the split's cached estimates, or
+        (rendering on the fly) tracked now."""
+        if self.train_pitch is not None and index is not None:
+            return self.train_pitch[index].to(self.device)
+        from diffmoog.train.pitch_cache import track
+        return track(audio, self.chain.sample_rate).to(self.device)
 
     def validate(self) -> dict:
         cfg, metrics = self.cfg, {}
@@ -307,6 +344,18 @@ class Run:
                 self.save("best", metrics)
         distributed.barrier(self.dist)
         return metrics
+
+
+def _check_flow_config(cfg: config_mod.Config, chain: Chain) -> None:
+    """A flow learns from labelled presets only: spectral and real-audio terms are refused, not ignored."""
+    losses = [name for name in (*SPECTRAL, "chain") if ever_on(getattr(cfg.losses, name).weight)]
+    if losses:
+        raise ConfigError(f"losses.{losses[0]}: model.head 'flow' is trained by flow matching on labelled "
+                          f"presets; spectral loss terms do not apply (set their weights to 0)")
+    if ever_on(cfg.data.real_weight):
+        raise ConfigError("data.real_weight: model.head 'flow' needs labelled presets; real audio has none")
+    if not chain.free_params:
+        raise ConfigError(f"chain {chain.name}: has no free parameters for a flow to model")
 
 
 def _raise_interrupt(signum, frame):
