@@ -100,7 +100,7 @@ def find_checkpoint() -> Path | None:
     return found[0] if found else None
 
 
-def match_examples(out: Path, refine_steps: int) -> str | None:
+def match_examples(out: Path, refine_steps: int | None) -> str | None:
     """Match the example notes with the committed checkpoint; returns why it was skipped, if it was."""
     checkpoint = find_checkpoint()
     if checkpoint is None:
@@ -110,8 +110,9 @@ def match_examples(out: Path, refine_steps: int) -> str | None:
     except ModuleNotFoundError as err:
         return f"diffmoog-match is not installed ({err.name} missing)"
     # The checkpoint knows its chain; --force redoes the notes on a second `make demo`.
-    argv = [str(EXAMPLE_AUDIO), "--checkpoint", str(checkpoint), "--refine-steps", str(refine_steps),
-            "-o", str(out), "--force"]
+    argv = [str(EXAMPLE_AUDIO), "--checkpoint", str(checkpoint), "-o", str(out), "--force"]
+    if refine_steps is not None:
+        argv += ["--refine-steps", str(refine_steps)]
     code = match_main(argv)
     if code:
         return f"diffmoog-match {' '.join(argv)} exited with code {code}"
@@ -125,8 +126,8 @@ def main(argv=None) -> int:
     parser.add_argument("--chains", nargs="+", help="only these chains (default: every built-in chain)")
     parser.add_argument("--size", type=int, default=64, help="sounds in the demo dataset (default 64)")
     parser.add_argument("--seed", type=int, default=1, help="preset seed for the chain renders")
-    parser.add_argument("--refine-steps", type=int, default=10,
-                        help="gradient refinement steps per matched note (default 10)")
+    parser.add_argument("--refine-steps", type=int, default=None,
+                        help="gradient refinement steps per matched note (default: diffmoog-match's)")
     parser.add_argument("--skip-match", action="store_true", help="skip matching the example notes")
     args = parser.parse_args(argv)
     began = time.perf_counter()

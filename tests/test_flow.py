@@ -139,3 +139,17 @@ def test_a_flow_refuses_spectral_and_real_audio_terms(tmp_path):
                                        f"run.output_dir={tmp_path}", "data.real_train=" + str(tmp_path)])
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             Run(cfg)
+
+
+def test_posterior_starts_are_refined_as_given_not_retuned():
+    """Regression: a single flow candidate went through the jitter path and was retuned to the
+    pitch's octaves, which threw away the intervals the posterior chose (LSD 11 -> 15)."""
+    from diffmoog.match.refine import Refiner
+    chain = Chain.from_dict(TWO_OSC_CHOICE)
+    start = chain.sample(1, seed=11)
+    target = chain.render(start)[0]
+    hz = float(physical(chain, start, "lead.freq_hz")[0]) * 1.3  # a pitch estimate off both oscillators
+    result = Refiner(chain).refine(target, start, steps=0, restarts=1, pitch_hz=hz, as_given=True)
+    for key in ("lead.freq_hz", "sub.freq_hz"):
+        assert torch.allclose(result.params[key].double(), start[key].double(), atol=1e-6), key
+    assert result.loss == pytest.approx(0.0, abs=1e-6)

@@ -135,7 +135,8 @@ class Matcher:
 
         if self.steps > 0:
             clock = time.perf_counter()
-            result = self.refiner.refine(target, start, self.steps, self.restarts, seed, progress, pitch_hz)
+            result = self.refiner.refine(target, start, self.steps, self.restarts, seed, progress, pitch_hz,
+                                         as_given=self.sampler)
             final = result.params
             metrics["refined"] = self._score(final, target)
             metrics["refined"]["spectral_loss_start"] = result.start_loss
@@ -151,6 +152,12 @@ class Matcher:
         outputs = self.model.sample(target[None], self.candidates, pitch_hz=pitch, generator=generator)
         candidates = self.chain.from_logits(outputs, hard=True)
         candidates[SEED_KEY] = noise_key.expand(self.candidates).clone()
+        if pitch_hz is not None and self.chain.pitch_keys:
+            # Each sample also competes moved onto the tracked pitch's octaves: on real notes
+            # the posterior (trained on synthetic sounds) often misplaces the pitch, while on
+            # its own kind of sound its intervals are right. The ranking decides per sound.
+            moved = retune(self.chain, candidates, pitch_hz, clamp=True, octaves=True)
+            candidates = {k: torch.cat([candidates[k], moved[k]]) for k in candidates}
         order = torch.argsort(self.refiner.score(candidates, target[None]))
         starts = {k: v[order[:self.restarts]] for k, v in candidates.items()}
         return starts, {k: v[:1] for k, v in starts.items()}

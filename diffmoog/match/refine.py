@@ -91,20 +91,21 @@ class Refiner:
     def refine(self, target: torch.Tensor, start: dict | None = None, steps: int = 100,
                restarts: int = 4, seed: int = 0,
                progress: Callable[[int, float], None] | None = None,
-               pitch_hz: float | None = None) -> RefineResult:
+               pitch_hz: float | None = None, as_given: bool = False) -> RefineResult:
         """Refine toward `target` `[samples]` from `start` (normalised params) or, when None,
-        from the best random presets. A batch-1 `start` is jittered into `restarts` starts; a
-        larger batch is that many distinct starts (a posterior's best samples), used as given.
-        With `pitch_hz` (the target's estimated pitch), random and jittered starts have their
-        oscillators moved there (match/tuning.py), so no restart begins at a wrong pitch;
-        distinct starts already came from a model conditioned on that pitch."""
+        from the best random presets. A `start` is jittered into `restarts` starts, unless
+        `as_given`: then each of its items is one start (a posterior's best samples; `restarts`
+        is ignored). With `pitch_hz` (the target's estimated pitch), random and jittered starts
+        have their oscillators moved there (match/tuning.py), so no restart begins at a wrong
+        pitch; starts used as given came from a model conditioned on that pitch and keep the
+        intervals it chose."""
         target = target.reshape(1, -1).float()
         n = target.shape[-1]
         reference = self.loss.reference(target)
         generator = torch.Generator().manual_seed(int(seed))
         if start is None:
             starts = self.random_starts(target, restarts, seed, pitch_hz=pitch_hz)
-        elif start[self.chain.param_keys[0]].shape[0] > 1:
+        elif as_given:
             starts = {k: v.detach().clone() for k, v in start.items()}
             restarts = starts[self.chain.param_keys[0]].shape[0]
             if SEED_KEY not in starts:
