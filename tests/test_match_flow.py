@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 import yaml
 
 from diffmoog.analysis.pitch import cents_between, midi_to_hz
@@ -38,12 +39,12 @@ def test_flow_checkpoint_samples_candidates_and_writes_hz_and_pitch(tmp_path, sh
     record = json.loads((tmp_path / "out" / f"{NOTE}.json").read_text())
     assert record["settings"]["candidates"] == 6 and record["final_stage"] == "refined"
     assert record["metrics"]["encoder"]["lsd"] < record["metrics"]["random"]["lsd"]
-    assert abs(float(cents_between(np.float64(record["pitch"]["hz"]), np.float64(midi_to_hz(48.0))))) < 50
+    assert abs(float(cents_between(torch.tensor(record["pitch"]["hz"]), torch.tensor(midi_to_hz(48.0))))) < 50
     preset = yaml.safe_load((tmp_path / "out" / f"{NOTE}.preset.yaml").read_text())
     assert preset["preset"]["pitch"]["source"] == "audio"
     # Oscillators are stored in Hz, whatever the flow's internal (pitch-relative) parameterisation.
     for node in ("saw", "square"):
-        assert 32.7 <= float(preset["params"][node]["freq_hz"]) <= 2093.0
+        assert 32.7 <= float(preset["preset"]["params"][f"{node}.freq_hz"]) <= 2093.0
     rerun = match([str(short_note), "--checkpoint", str(FLOW), "--candidates", "6", "--refine-steps", "2",
                    "--restarts", "2", "-o", "out"], tmp_path)
     assert rerun.returncode == 0 and (tmp_path / "out" / f"{NOTE}.json").read_text() == json.dumps(record, indent=1)
