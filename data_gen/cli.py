@@ -1,5 +1,5 @@
 """`create-data`: argparse only; the work happens in data_gen.create (or data_gen.from_nsynth,
-data_gen.from_soundfont)."""
+data_gen.from_soundfont, data_gen.from_matches)."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +15,7 @@ EPILOG = """examples:
   create-data --from-nsynth ~/nsynth --families keyboard,guitar --pitch-min 24 --pitch-max 84 --size 18000
   create-data --from-soundfont FluidR3_GM.sf2 --programs 0 24 33 40 56 73 --pitches 48 60 72 --velocities 100 -o corpora/gm_small
   create-data --from-soundfont FONT.sf2 --families brass reed --size 2000 -o corpora/winds
+  create-data --from-matches matches/ -n gm_distill          (diffmoog-match results as a labelled split)
 A killed run resumes when the same command is run again."""
 
 
@@ -80,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "128 the drum kits, others variations such as bank 8's ukulele)")
     fonts.add_argument("--pitches", nargs="+", help="MIDI pitches to render, e.g. 48 60 72 "
                                                     "(instead of --pitch-min/--pitch-max)")
+    matches = p.add_argument_group("labelling real sounds with their matched presets (distillation), "
+                                   "written to OUT/NAME/SPLIT; also takes -s, -n, -o, --force")
+    matches.add_argument("--from-matches", nargs="+", type=Path, metavar="FOLDER",
+                         help="folders diffmoog-match wrote (-o): each sound's audio, labelled with its preset")
+    matches.add_argument("--max-lsd", type=float, help="leave out matches whose final LSD is above this")
     return p
 
 
@@ -88,6 +94,13 @@ NOT_FOR_SOUNDFONT = {"chain": "-c/--chain", "split": "-s/--split", "name": "-n/-
                      "device": "--device", "shard": "--shard", "compile": "--compile", "float32": "--float",
                      "nsynth_format": "--nsynth-format", "from_nsynth": "--from-nsynth"}
 SOUNDFONT_ONLY = {"programs": "--programs", "banks": "--banks", "pitches": "--pitches"}
+MATCHES_ONLY = {"max_lsd": "--max-lsd"}
+# --from-matches takes the chain, rate and length from the presets: everything but -s/-n/-o/--force.
+NOT_FOR_MATCHES = {dest: flag for dest, flag in {
+    **NOT_FOR_SOUNDFONT, **SOUNDFONT_ONLY, "size": "--size", "signal_duration": "-sd/--signal-duration",
+    "note_off": "-no/--note-off", "sample_rate": "-sr/--sample-rate", "seed": "--seed", "workers": "--workers",
+    "families": "--families", "sources": "--sources", "pitch_min": "--pitch-min", "pitch_max": "--pitch-max",
+    "velocities": "--velocities", "from_soundfont": "--from-soundfont"}.items() if dest not in ("split", "name")}
 
 
 def refuse(parser, args, flags: dict, mode: str) -> None:
@@ -99,11 +112,16 @@ def refuse(parser, args, flags: dict, mode: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.from_soundfont is not None:
-        refuse(parser, args, NOT_FOR_SOUNDFONT, "--from-soundfont")
+    if args.from_matches is not None:
+        refuse(parser, args, NOT_FOR_MATCHES, "--from-matches")
+    elif args.from_soundfont is not None:
+        refuse(parser, args, {**NOT_FOR_SOUNDFONT, **MATCHES_ONLY}, "--from-soundfont")
     else:
-        refuse(parser, args, SOUNDFONT_ONLY, "--from-nsynth" if args.from_nsynth else "-c/--chain")
+        refuse(parser, args, {**SOUNDFONT_ONLY, **MATCHES_ONLY}, "--from-nsynth" if args.from_nsynth else "-c/--chain")
     try:
+        if args.from_matches is not None:
+            from diffmoog.data_gen import from_matches
+            return int(from_matches.main(args) or 0)
         if args.from_soundfont is not None:
             return run_soundfont(args, parser.get_default("out"))
         if args.from_nsynth is not None:

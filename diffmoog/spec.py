@@ -21,7 +21,7 @@ from diffmoog.errors import SpecError, did_you_mean
 from diffmoog.modules import MODULES
 from diffmoog.params import DISTRIBUTIONS, SCALES, Distribution, Param
 
-# "preset": a preset file is a chain file plus one sound's values (diffmoog.match.preset),
+# "preset": a preset file is a chain file plus one sound's values (diffmoog.preset),
 # so Chain.load accepts it too; the chain itself ignores that section.
 TOP_FIELDS = ("name", "description", "sample_rate", "duration", "note_off", "nodes", "output", "preset")
 NODE_FIELDS = ("module", "inputs", "control", "fixed", "params", "active", "description")
@@ -359,6 +359,20 @@ def adopt_builtin_pitch_marks(spec: ChainSpec) -> ChainSpec:
         body["params"] = dict(body.get("params") or {})
         body["params"][param] = {**(body["params"].get(param) or {}), "pitch": mode}
     return parse_spec(raw, spec.source, adopt_marks=False)
+
+
+def builtin_twin(spec: ChainSpec) -> ChainSpec | None:
+    """The built-in chain `spec` is a copy of (same name, sound, parameter layout and pitch marks,
+    e.g. a preset's chain with its defaults spelled out), else None."""
+    path = builtin_chains().get(str(spec.name).upper())
+    if path is None:
+        return None
+    try:
+        builtin = parse_spec(yaml_io.read(path, lambda message: SpecError(message, file=str(path))), source=str(path))
+    except SpecError:
+        return None
+    same = _sound(builtin) == _sound(spec) and builtin.pitch_marks == spec.pitch_marks
+    return builtin if same else None
 
 
 def without_pitch_marks(raw):

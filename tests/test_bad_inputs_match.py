@@ -17,7 +17,7 @@ import yaml
 
 import diffmoog
 from diffmoog.errors import SpecError
-from diffmoog.match.preset import FORMAT, PresetWarning, load_preset, save_preset
+from diffmoog.preset import FORMAT, PresetWarning, load_preset, save_preset
 from diffmoog.match.render_preset import transpose
 from diffmoog.spec import MAX_SOUND_SAMPLES
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import diffmoog
 from diffmoog import yaml_io
 from diffmoog.errors import ConfigError, SpecError
-from diffmoog.match.preset import load_preset, preset_text
+from diffmoog.preset import load_preset, preset_text
 from diffmoog.spec import builtin_chains
 from diffmoog.train import config as config_mod
 

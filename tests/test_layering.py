@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "diffmoog"
 DATA_GEN = REPO / "data_gen"  # installed as diffmoog.data_gen (setup.cfg package_dir)
 
-SYNTH = [PACKAGE / f"{name}.py" for name in ("chain", "spec", "params", "rng", "stream")]
+SYNTH = [PACKAGE / f"{name}.py" for name in ("chain", "spec", "params", "rng", "stream", "preset")]
 SYNTH_PACKAGES = [PACKAGE / "modules", PACKAGE / "native"]
 ABOVE_SYNTH = ("diffmoog.analysis", "diffmoog.data", "diffmoog.data_gen", "diffmoog.train", "diffmoog.match")
 ABOVE_DATA = ("diffmoog.data_gen", "diffmoog.train", "diffmoog.match")

@@ -15,7 +15,7 @@ from diffmoog.analysis.metrics import lsd
 from diffmoog.match.cli import main as match_main
 from diffmoog.match.matcher import Matcher
 from diffmoog.match.morph import interpolate
-from diffmoog.match.preset import load_preset, save_preset
+from diffmoog.preset import load_preset, save_preset
 from diffmoog.match.refine import Refiner
 from diffmoog.match.vary import vary
 

@@ -145,7 +145,7 @@ def test_match_cli_records_the_pitch_it_used(tmp_path, nsynth_fixture_dir):
     assert record["pitch"]["hz"] == pytest.approx(float(midi_to_hz(48.0)))
     preset = yaml.safe_load((tmp_path / "out" / f"{name}.preset.yaml").read_text())["preset"]
     assert preset["pitch"]["midi"] == pytest.approx(48.0)
-    from diffmoog.match.preset import load_preset
+    from diffmoog.preset import load_preset
     assert load_preset(tmp_path / "out" / f"{name}.preset.yaml").pitch["source"] == "metadata"
     bad = subprocess.run(args + ["--pitch-from", "midi"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--pitch-from" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -14,7 +14,7 @@ import yaml
 from diffmoog.analysis.pitch import midi_to_hz
 from diffmoog.chain import Chain
 from diffmoog.match.matcher import Matcher
-from diffmoog.match.preset import load_preset, preset_text, save_preset
+from diffmoog.preset import load_preset, preset_text, save_preset
 from diffmoog.match.render_preset import transpose
 from diffmoog.match.tuning import retune
 from diffmoog.spec import builtin_chains, load_spec, without_pitch_marks

@@ -9,7 +9,7 @@ import yaml
 
 import diffmoog
 from diffmoog.errors import SpecError
-from diffmoog.match.preset import load_preset, save_preset
+from diffmoog.preset import load_preset, save_preset
 from diffmoog.analysis.pitch import midi_to_hz
 from diffmoog.spec import builtin_chains
 

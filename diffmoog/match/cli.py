@@ -1,7 +1,7 @@
 """diffmoog-match: sounds in, editable presets out.
 
     diffmoog-match INPUT... [--checkpoint CKPT | --chain NAME] [--candidates K] [--refine-steps N]
-                   [--restarts R] [--pitch-from audio|metadata|none] -o OUT
+                   [--restarts R] [--pitch-from audio|metadata|none] [--limit N] -o OUT
 
 With neither --checkpoint nor --chain, the committed preset posterior
 (examples/checkpoints/reduced_simple_osc_flow) is used: K presets sampled per sound, the
@@ -63,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
                         "none: leave pitch to the model and refinement")
     p.add_argument("--seed", type=int, default=0, help="seeds random presets, restarts and noise")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--limit", type=int, default=None,
+                   help="match N of the inputs, evenly spread over their sorted list (in an NSynth folder, "
+                        "every instrument gets its share)")
     p.add_argument("-o", "--output", default="matches", help="output folder")
     p.add_argument("--force", action="store_true", help="redo sounds that already have results")
     return p
@@ -78,6 +81,17 @@ def is_flow_checkpoint(checkpoint: str | None) -> bool:
         return read_state(checkpoint)["config"]["model"].get("head") == "flow"
     except (DiffmoogError, KeyError, TypeError, AttributeError):
         return False
+
+
+def spread(paths: list[Path], limit: int | None) -> list[Path]:
+    """`limit` of `paths` at evenly spaced positions (all of them when there are no more)."""
+    if limit is None:
+        return paths
+    if limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {limit}")
+    if limit >= len(paths):
+        return paths
+    return [paths[i * len(paths) // limit] for i in range(limit)]
 
 
 def check_candidates(candidates: int, chain: Chain, model) -> None:
@@ -115,7 +129,7 @@ def run(args) -> dict:
     check_refine_flags(args.refine_steps, args.restarts, args.checkpoint, args.lr)
     check_device(args.device)
     out = check_output_dir(args.output)
-    paths = find_inputs(args.inputs)
+    paths = spread(find_inputs(args.inputs), args.limit)
     set_threads(args.device)
     chain, model = load_chain_and_model(args.chain, args.checkpoint, args.device)
     check_restarts(args.restarts, chain)

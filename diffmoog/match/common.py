@@ -15,7 +15,7 @@ import torch
 
 from diffmoog.errors import ConfigError, DiffmoogError
 from diffmoog.match.inputs import SILENCE_PEAK
-from diffmoog.match.preset import save_preset
+from diffmoog.preset import save_preset
 from diffmoog.match.refine import RANDOM_POOL_PER_RESTART
 from diffmoog.spec import MAX_BATCH_SAMPLES
 

@@ -32,7 +32,7 @@ from diffmoog.chain import SEED_KEY, Chain
 from diffmoog.errors import ConfigError
 from diffmoog.match.common import mkdir, write_wav, writing
 from diffmoog.match.plots import plot_match
-from diffmoog.match.preset import save_preset
+from diffmoog.preset import save_preset
 from diffmoog.match.refine import Refiner, harden
 from diffmoog.match.tuning import retune, unmarked_oscillators
 

@@ -26,7 +26,7 @@ from diffmoog.errors import ConfigError, DiffmoogError
 from diffmoog.match.common import (MAX_OUTPUTS, Parser, check_not_input, check_number, check_output_dir,
                                    check_refine_flags, check_restarts, fail, render_and_save, set_threads,
                                    warner, write_wav)
-from diffmoog.match.preset import Preset, load_preset
+from diffmoog.preset import Preset, load_preset
 from diffmoog.spec import length_problem
 
 CATEGORICAL_MODES = ("fade", "switch")

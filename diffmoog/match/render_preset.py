@@ -28,7 +28,7 @@ from diffmoog.analysis.pitch import midi_to_hz
 from diffmoog.errors import ConfigError, DiffmoogError
 from diffmoog.match.common import (Parser, check_not_input, check_number, check_output_file, fail,
                                    set_threads, silence_problem, warner, write_wav)
-from diffmoog.match.preset import load_preset
+from diffmoog.preset import load_preset
 from diffmoog.match.tuning import no_pitch_problem, retune
 from diffmoog.spec import length_problem
 

@@ -21,7 +21,7 @@ from diffmoog.chain import SEED_KEY, Chain
 from diffmoog.errors import DiffmoogError
 from diffmoog.match.common import (MAX_OUTPUTS, Parser, check_not_input, check_number, check_output_dir, fail,
                                    render_and_save, set_threads, warner)
-from diffmoog.match.preset import load_preset
+from diffmoog.preset import load_preset
 
 
 def vary(chain: Chain, params: dict, amount: float, seed: int, index: int) -> dict:

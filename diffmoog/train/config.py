@@ -45,7 +45,9 @@ class RunConfig:
 
 @dataclass
 class DataConfig:
-    train: str | None = None  # a create-data split folder (OUT/NAME/train); None: render on the fly
+    # A create-data split folder (OUT/NAME/train), or a list of them read as one (same chain and
+    # length, e.g. synthetic + `create-data --from-matches` labels); None: render on the fly.
+    train: str | list[str] | None = None
     val: str | None = None
     val_size: int = 256  # on-the-fly validation items (when `val` is None)
     max_val_items: int = 0  # 0: the whole validation split
@@ -194,6 +196,8 @@ def _convert(value, tp, where: str, source: str, base=None):
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
+        if isinstance(value, list):  # `str | list[str]`: a list takes the list member
+            inner = [a for a in inner if typing.get_origin(a) is list] or inner
         return _convert(value, inner[0], where, source, base)
     if dataclasses.is_dataclass(tp):
         if tp is Ramp and _is_number(value):
@@ -324,6 +328,8 @@ def validate(config: Config, source: str) -> None:
         (config.model.flow.sample_steps >= 1, "model.flow.sample_steps", "must be >= 1"),
         (0.0 <= config.model.flow.cond_dropout < 1.0, "model.flow.cond_dropout", "must be in [0, 1)"),
         (0.0 <= config.model.flow.pitch_dropout < 1.0, "model.flow.pitch_dropout", "must be in [0, 1)"),
+        (config.data.train != [], "data.train", "an empty list; give a create-data split folder, a list of them, "
+                                                 "or leave it out to render on the fly"),
         (config.run.name.replace("-", "_").replace(".", "_").isidentifier(), "run.name",
          "use letters, digits, '-', '_' or '.'"),
     ]

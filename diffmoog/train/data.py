@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from diffmoog.chain import SEED_KEY, Chain
 from diffmoog.errors import ConfigError
@@ -127,7 +127,9 @@ def check_paths(cfg, chain: Chain, chain_arg: str | None = None) -> None:
     from diffmoog.train.objective import ever_on
 
     data = cfg.data
-    splits = {key: Path(p) for key, p in (("data.train", data.train), ("data.val", data.val)) if p}
+    train = [("data.train", data.train)] if isinstance(data.train, str) else \
+        [(f"data.train[{i}]", p) for i, p in enumerate(data.train or [])]
+    splits = {key: Path(p) for key, p in (*train, ("data.val", data.val)) if p}
     missing = {key: path for key, path in splits.items() if not path.exists()}
     if missing:
         like = None
@@ -141,18 +143,19 @@ def check_paths(cfg, chain: Chain, chain_arg: str | None = None) -> None:
         odd = {key: path for key, path in missing.items() if path.name not in SPLITS}
         if odd:
             key, path = next(iter(odd.items()))
-            example = create_data_command(Path("data") / str(chain.name).lower() / key.split(".")[1], chain,
+            kind = key.split(".")[1].split("[")[0]
+            example = create_data_command(Path("data") / str(chain.name).lower() / kind, chain,
                                           chain_arg, like, data.duration_s)
             raise ConfigError(f"{key}: {path}: dataset folder not found{_where(path)}; create-data writes "
                               f"OUT/NAME/SPLIT folders (SPLIT: {', '.join(SPLITS)}), e.g. `{example}` writes "
-                              f"data/{str(chain.name).lower()}/{key.split('.')[1]}: point {key} at such a folder")
+                              f"data/{str(chain.name).lower()}/{kind}: point {key} at such a folder")
         commands = " && ".join(create_data_command(path, chain, chain_arg, like, data.duration_s)
                                for path in missing.values())
         if len(missing) == 1:
             ((key, path),) = missing.items()
             raise ConfigError(f"{key}: {path}: dataset folder not found{_where(path)}; make it with: {commands}")
-        (k1, p1), (k2, p2) = missing.items()
-        raise ConfigError(f"{k1}: {p1} and {k2}: {p2}: dataset folders not found{_where(p1)}; "
+        named = " and ".join(f"{key}: {path}" for key, path in missing.items())
+        raise ConfigError(f"{named}: dataset folders not found{_where(next(iter(missing.values())))}; "
                           f"make them with: {commands}")
     real = [("data.real_val", data.real_val)]
     if ever_on(data.real_weight):
@@ -163,24 +166,52 @@ def check_paths(cfg, chain: Chain, chain_arg: str | None = None) -> None:
                               f"NSynth split or a folder of audio files with --set {key}=PATH")
 
 
-class SyntheticSplit:
-    """A create-data split on disk: audio, normalised params and physical params per item."""
+class _Positions(Dataset):
+    """Listed splits as one dataset whose items carry their position in it (ids repeat across splits)."""
 
-    def __init__(self, split_dir: str, chain: Chain):
+    def __init__(self, parts: list):
+        self.whole = ConcatDataset(parts)
+
+    def __len__(self):
+        return len(self.whole)
+
+    def __getitem__(self, index: int) -> dict:
+        return {**self.whole[index], "position": index}
+
+
+def _collate_positions(items: list[dict]) -> dict:
+    from diffmoog.data.dataset import collate_batch
+    return {**collate_batch(items), "position": [item["position"] for item in items]}
+
+
+class SyntheticSplit:
+    """One create-data split on disk, or several of one chain read as one (`data.train` may be a
+    list, e.g. synthetic sounds beside `create-data --from-matches` labels): audio, normalised
+    params and physical params per item."""
+
+    def __init__(self, split_dirs: str | list[str], chain: Chain):
         from diffmoog.data.dataset import ParamsDataset, collate_batch  # helper module, imported lazily
-        self.dir = Path(split_dir)
-        if not self.dir.is_dir():
-            raise ConfigError(f"{split_dir}: dataset folder not found{_where(self.dir)}; make it with: "
-                              f"{create_data_command(self.dir, chain)}")
-        self.meta = read_metadata(self.dir)
-        check_chain(self.dir, chain, self.meta)
-        self.dataset = ParamsDataset(self.dir, chain=chain)
-        self.collate = collate_batch
+        self.dirs = [Path(d) for d in ([split_dirs] if isinstance(split_dirs, (str, Path)) else split_dirs)]
+        parts, metas = [], []
+        for folder in self.dirs:
+            if not folder.is_dir():
+                raise ConfigError(f"{folder}: dataset folder not found{_where(folder)}; make it with: "
+                                  f"{create_data_command(folder, chain)}")
+            meta = read_metadata(folder)
+            check_chain(folder, chain, meta)
+            part = ParamsDataset(folder, chain=chain)
+            if len(part) == 0:
+                raise ConfigError(f"{folder}: dataset is empty")
+            if parts and part[0]["audio"].shape[-1] != parts[0][0]["audio"].shape[-1]:
+                raise ConfigError(f"{folder}: items are {part[0]['audio'].shape[-1]} samples long, those of "
+                                  f"{self.dirs[0]} {parts[0][0]['audio'].shape[-1]}; listed splits must match")
+            parts.append(part)
+            metas.append(meta)
+        self.dir, self.meta = self.dirs[0], metas[0]
+        self.dataset = parts[0] if len(parts) == 1 else _Positions(parts)
+        self.collate = collate_batch if len(parts) == 1 else _collate_positions
         self.chain = chain
-        if len(self.dataset) == 0:
-            raise ConfigError(f"{split_dir}: dataset is empty")
-        first = self.dataset[0]["audio"]
-        self.n_samples = int(first.shape[-1])
+        self.n_samples = int(parts[0][0]["audio"].shape[-1])
         self.note_off = self.meta.get("note_off", chain.spec.note_off)
 
     def __len__(self):
@@ -190,7 +221,9 @@ class SyntheticSplit:
         params = self.chain.from_vector(raw["params"].float())
         if SEED_KEY in raw:
             params[SEED_KEY] = raw[SEED_KEY]
-        return {"audio": raw["audio"].float(), "params": params, "index": torch.tensor([int(i) for i in raw["id"]])}
+        # Position in this (possibly concatenated) dataset; a single split's ids are its positions.
+        index = raw["position"] if "position" in raw else [int(i) for i in raw["id"]]
+        return {"audio": raw["audio"].float(), "params": params, "index": torch.tensor(index)}
 
     def loader(self, sampler, num_workers: int = 0):
         loader = DataLoader(self.dataset, batch_sampler=sampler, collate_fn=self.collate,

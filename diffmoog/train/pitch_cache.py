@@ -29,7 +29,8 @@ def track(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
 def split_pitches(split, cache_path: Path, sample_rate: int, progress: bool = True) -> torch.Tensor:
     """`[len(split)]` pitches of a SyntheticSplit's items, read from / written to `cache_path`."""
     n = len(split)
-    key = json.dumps({"dataset": str(Path(split.dir).resolve()), "items": n, "sample_rate": sample_rate})
+    folders = [str(Path(d).resolve()) for d in split.dirs]
+    key = json.dumps({"dataset": folders[0] if len(folders) == 1 else folders, "items": n, "sample_rate": sample_rate})
     pitches, done = torch.zeros(n), 0
     if cache_path.is_file():
         try:
