@@ -23,6 +23,11 @@ machine, one intra-op thread (as diffmoog-match runs).
 
     .venv/bin/python benchmarks/match.py                    # ~25 min on 2 cores
     .venv/bin/python benchmarks/match.py --synthetic 20     # quicker
+    .venv/bin/python benchmarks/match.py --notes corpora/gm/nsynth-test --max-notes 100 --synthetic 0 \
+        --regression synth=experiments/corpus_synth/checkpoints/last --flow tuned=experiments/x/checkpoints/last
+
+Every --regression / --flow NAME=CKPT adds rows NAME (no refinement; a flow's best-of-K) and
+NAME+refine, on every set.
 """
 from __future__ import annotations
 
@@ -134,6 +139,8 @@ def main() -> None:
     p.add_argument("--max-notes", type=int, default=200, help="cap per --notes split (every k-th note)")
     p.add_argument("--regression", nargs="*", default=[], metavar="NAME=CKPT",
                    help="more regression checkpoints: rows NAME and NAME+refine")
+    p.add_argument("--flow", nargs="*", default=[], metavar="NAME=CKPT",
+                   help="more flow checkpoints: a best-of-K row and a +refine row each")
     p.add_argument("--no-flow", action="store_true", help="leave out the flow rows")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -142,7 +149,7 @@ def main() -> None:
     regression, chain, _ = load_model(args.checkpoint)
     flow = None if args.no_flow else load_model(args.flow_checkpoint)[0]
     extra = {}
-    for item in args.regression:
+    for item in [*args.regression, *args.flow]:
         name, _, path = item.partition("=")
         extra[name], other, _ = load_model(path)
         if other.param_keys != chain.param_keys:

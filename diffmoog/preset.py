@@ -125,7 +125,9 @@ def preset_text(chain: Chain, params: dict[str, torch.Tensor], index: int = 0, s
 def _scalar(value) -> str:
     if isinstance(value, float):
         return repr(value)  # shortest text that reads back as the same float64
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...").strip()
+    # No line width: PyYAML folds a long string onto a next line at this line's indentation,
+    # which does not read back inside the preset section (a long `source:` path broke the file).
+    return yaml.safe_dump(value, default_flow_style=True, width=math.inf).strip().removesuffix("\n...").strip()
 
 
 

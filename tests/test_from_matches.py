@@ -170,3 +170,17 @@ def test_training_reads_matches_beside_synthetic_data(matched, capsys, monkeypat
         assert code == 2 and "listed splits must match" in err and len(err.strip().splitlines()) == 1
     finally:
         torch.set_num_threads(threads)
+
+
+def test_flow_pitch_cache_tracks_each_listed_folder_once(matched, tmp_path):
+    from diffmoog.train.pitch_cache import split_pitches
+    if not (matched / "data" / "distill").exists():
+        assert run(["create-data", "--from-matches", "matches", "-n", "distill", "--no-progress"],
+                   matched).returncode == 0
+    distill = str(matched / "data" / "distill" / "train")
+    split = SyntheticSplit([distill, distill, distill], Chain.load("REDUCED_SIMPLE_OSC"))
+    pitches = split_pitches(split, tmp_path / "pitch", 16000, progress=False)
+    assert pitches.shape == (6,) and torch.equal(pitches[:2], pitches[2:4]) and torch.equal(pitches[:2], pitches[4:])
+    assert len(list((tmp_path / "pitch").glob("*.safetensors"))) == 1  # a repeated folder is tracked once
+    # The matched notes are bass E2 (82.4 Hz) and flute C5 (523.3 Hz): the tracker finds them.
+    assert abs(float(pitches[0]) - 82.4) < 3 and abs(float(pitches[1]) - 523.3) < 15

@@ -164,6 +164,7 @@ def write_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
     try:
         with writing(path):
             sf.write(str(tmp), samples.numpy(), int(sample_rate), subtype="FLOAT")
+            clear_peak_time(tmp)
             tmp.replace(path)
     except (sf.LibsndfileError, RuntimeError) as error:  # soundfile's own errors (not OSError)
         raise ConfigError(f"{path}: cannot write: {error}") from None
@@ -171,6 +172,28 @@ def write_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
     return path
+
+
+def clear_peak_time(path: Path) -> None:
+    """Zero the time stamp libsndfile writes into a float wav's PEAK chunk (seconds since 1970,
+    at writing), so the same sound is the same bytes: a seeded run can be compared file by file.
+    Walks the RIFF chunks; a file without a PEAK chunk is left as it is."""
+    with open(path, "r+b") as f:
+        header = f.read(12)
+        if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return
+        position, end = 12, 8 + int.from_bytes(header[4:8], "little")
+        while position + 8 <= end:
+            f.seek(position)
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return
+            size = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"PEAK" and size >= 8:
+                f.seek(position + 12)  # after the chunk header and the 4-byte version
+                f.write(bytes(4))
+                return
+            position += 8 + size + (size & 1)  # chunks are padded to an even size
 
 
 def silence_problem(audio: torch.Tensor) -> str | None:
@@ -182,15 +205,17 @@ def silence_problem(audio: torch.Tensor) -> str | None:
 
 
 def render_and_save(out: Path, stem: str, chain, params: dict, source: str,
-                    warn: Callable[[str], None] | None = None) -> tuple[torch.Tensor, Path]:
-    """Render one preset to `out/<stem>.wav` and save it as `out/<stem>.preset.yaml`:
-    (its audio, the wav's path). A silent render is written, and reported through `warn`."""
+                    warn: Callable[[str], None] | None = None,
+                    pitch: dict | None = None) -> tuple[torch.Tensor, Path]:
+    """Render one preset to `out/<stem>.wav` and save it as `out/<stem>.preset.yaml` (with
+    `pitch`, the preset's pitch record, when given): (its audio, the wav's path). A silent render
+    is written, and reported through `warn`."""
     with torch.no_grad():
         audio = chain.render(params)[0]
     wav = write_wav(out / f"{stem}.wav", audio, chain.sample_rate)
     preset = out / f"{stem}.preset.yaml"
     with writing(preset):
-        save_preset(preset, chain, params, source=source)
+        save_preset(preset, chain, params, source=source, pitch=pitch)
     silent = silence_problem(audio)
     if silent and warn is not None:
         warn(f"{wav}: {silent}")

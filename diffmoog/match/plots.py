@@ -31,3 +31,22 @@ def plot_match(path: str | Path, target: torch.Tensor, match: torch.Tensor, samp
     path = Path(path)
     figure.savefig(path, dpi=80)
     return path
+
+
+def plot_sound(path: str | Path, audio: torch.Tensor, sample_rate: int, title: str = "") -> Path:
+    """Write a PNG with one sound's spectrogram, in plot_match's style (90 dB shown below the peak)."""
+    spec = log_spectrogram(audio)
+    top = float(spec.max())
+    figure = Figure(figsize=(6, 4), constrained_layout=True)
+    axis = figure.subplots()
+    image = axis.imshow(spec.numpy(), origin="lower", aspect="auto",
+                        extent=(0.0, audio.shape[-1] / sample_rate, 0.0, sample_rate / 2000.0),
+                        vmin=top - 90.0, vmax=top, cmap="magma")
+    axis.set_xlabel("time (s)")
+    axis.set_ylabel("frequency (kHz)")
+    figure.colorbar(image, ax=axis, label="power (dB)")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    path = Path(path)
+    figure.savefig(path, dpi=80)
+    return path

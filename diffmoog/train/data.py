@@ -207,7 +207,7 @@ class SyntheticSplit:
                                   f"{self.dirs[0]} {parts[0][0]['audio'].shape[-1]}; listed splits must match")
             parts.append(part)
             metas.append(meta)
-        self.dir, self.meta = self.dirs[0], metas[0]
+        self.dir, self.meta, self.parts = self.dirs[0], metas[0], parts
         self.dataset = parts[0] if len(parts) == 1 else _Positions(parts)
         self.collate = collate_batch if len(parts) == 1 else _collate_positions
         self.chain = chain

@@ -210,9 +210,22 @@ class FlowEncoder(nn.Module):
 
     # -- sampling ------------------------------------------------------------------------
     def integrate(self, x: torch.Tensor, cond: torch.Tensor, steps: int, guidance: float = 1.0,
-                  null: torch.Tensor | None = None) -> torch.Tensor:
+                  null: torch.Tensor | None = None, *, reverse: bool = False,
+                  hold: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Midpoint-rule ODE integration from t=0 to 1. With `guidance` != 1, the velocity is
-        v_null + guidance * (v_cond - v_null) (classifier-free guidance)."""
+        v_null + guidance * (v_cond - v_null) (classifier-free guidance).
+
+        `reverse`: the same rule from t=1 back to 0, which takes a preset vector to the noise
+        that leads to it (an inversion: forward again reproduces the vector up to the
+        discretisation error, which shrinks with `steps`).
+
+        `hold` = (mask `[dim]` bool, x0, x1): inpainting by replacement. The masked columns are
+        set to (1 - t) x0 + t x1 at every time the velocity is evaluated and after every step,
+        the straight path training used, so the free columns are integrated alongside the held
+        ones as if those had started from x0; at t=1 the held columns are exactly x1. Forward only."""
+        if reverse and hold is not None:
+            raise ValueError("hold applies to forward integration (noise to preset) only")
+
         def velocity(x, t):
             times = torch.full((x.shape[0],), t, device=x.device)
             v = self.velocity(x, times, cond)
@@ -221,11 +234,27 @@ class FlowEncoder(nn.Module):
                 v = v_null + guidance * (v - v_null)
             return v
 
+        def held(x, t):
+            if hold is None:
+                return x
+            mask, x0, x1 = hold
+            return torch.where(mask, (1.0 - t) * x0 + t * x1, x)
+
+        if reverse:
+            dt = 1.0 / steps
+            for i in range(steps):
+                t = 1.0 - i * dt
+                x_mid = x - 0.5 * dt * velocity(x, t)
+                x = x - dt * velocity(x_mid, t - 0.5 * dt)
+            return x
         dt = 1.0 / steps
+        x = held(x, 0.0)
         for i in range(steps):
             t = i * dt
-            x_mid = x + 0.5 * dt * velocity(x, t)
-            x = x + dt * velocity(x_mid, t + 0.5 * dt)
+            x_mid = held(x + 0.5 * dt * velocity(x, t), t + 0.5 * dt)
+            # The last step ends at exactly 1.0 (steps * dt may round below it), so held columns
+            # end exactly on x1.
+            x = held(x + dt * velocity(x_mid, t + 0.5 * dt), 1.0 if i == steps - 1 else (i + 1) * dt)
         return x
 
     @torch.no_grad()

@@ -204,8 +204,7 @@ class Run:
                                     self.total_steps, self.dist.rank, self.dist.world) if self.real_data else None)
         if self.flow and isinstance(self.train_data, SyntheticSplit) and self.train_pitch is None:
             from diffmoog.train.pitch_cache import split_pitches
-            cache = self.run_dir / "pitch" / "train.safetensors"
-            self.train_pitch = split_pitches(self.train_data, cache, self.chain.sample_rate,
+            self.train_pitch = split_pitches(self.train_data, self.run_dir / "pitch", self.chain.sample_rate,
                                              progress=main and cfg.train.progress)
         if main and self.step > 0:
             tqdm.write(f"resumed {self.run_dir} at step {self.step}")

@@ -1,0 +1,196 @@
+"""diffmoog-generate: new presets drawn from a flow checkpoint's prior (no target sound).
+
+    diffmoog-generate [--checkpoint FLOW] [--n 16] [--pitch MIDI] [--temperature T] [--steps S]
+                      [--seed 0] [--keep PRESET.yaml --free 'lpf.cutoff_hz,env.*'] -o OUT
+
+The flow (train/flow.py) was trained with conditioning dropout, so under its learned null
+condition it is an unconditional prior over its chain's presets. Each preset integrates the
+flow's ODE (midpoint rule, --steps steps; default the checkpoint's sample_steps) from Gaussian
+noise scaled by --temperature (> 0, at most 10; below 1 stays nearer the prior's typical
+presets, above 1 wanders further). Pitch-marked oscillators come out relative to --pitch, a
+MIDI note (default 60, middle C, the flow's reference pitch; with --keep, the pitch the kept
+preset records, if any), which every preset records as its `pitch`.
+
+Inpainting: --keep PRESET --free PATTERNS draws only the knobs matching the comma-separated
+fnmatch patterns over `node.param` keys; the others are held on the straight path
+(1 - t) * noise + t * value that rectified-flow training used, at every step of the ODE (the
+replacement trick), so the free knobs are sampled given them and the kept ones end exactly
+at the preset's values (written from the preset itself, so not even float rounding moves
+them). The preset must be of the checkpoint's chain; it also gives its noise seed and its
+sample rate, duration and note-off. Without --keep, each preset has its own noise seed.
+
+There is no --guidance: classifier-free guidance scales a condition against the null one,
+and sampling the prior has no condition to scale.
+
+Writes OUT/gen_XX.preset.yaml, .wav and .png (a spectrogram) per preset, and OUT/summary.json:
+the settings, every preset's values and the spread (std of normalised values) of each
+generated knob across the presets. The same flags (--seed included) write the same files,
+byte for byte, and preset i depends only on the flags and i, not on --n. --n is 1 .. 1000,
+--steps 1 .. 1000; flags are checked before any work.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from diffmoog.chain import SEED_KEY
+from diffmoog.errors import ConfigError, DiffmoogError
+from diffmoog.match.common import (MAX_OUTPUTS, Parser, check_not_input, check_number, check_output_dir, fail,
+                                   mkdir, render_and_save, set_threads, warner, writing)
+from diffmoog.match.plots import plot_sound
+from diffmoog.match.prior import (DEFAULT_MIDI, MIDI_RANGE, Prior, check_same_chain, default_checkpoint,
+                                  match_keys, midi_hz, noise, pitch_record, preset_hz, split_patterns)
+from diffmoog.preset import load_preset, physical_values
+
+PROG = "diffmoog-generate"
+MAX_STEPS = 1000  # ODE steps: 8 are the trained default; far beyond 1000 is a typo, not precision
+MAX_TEMPERATURE = 10.0  # noise 10x wider than the prior's: past it every knob just sits at a range end
+
+
+def stems(n: int) -> list[str]:
+    width = max(2, len(str(n - 1)))
+    return [f"gen_{i:0{width}d}" for i in range(n)]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", help="a flow checkpoint (default: the committed "
+                                        "examples/checkpoints/reduced_simple_osc_flow)")
+    p.add_argument("--n", type=int, default=16, help=f"number of presets (1 .. {MAX_OUTPUTS}; default 16)")
+    p.add_argument("--pitch", type=float, default=None,
+                   help="MIDI note the pitch-marked oscillators are generated around (0 .. 127; default 60, "
+                        "or with --keep the pitch the preset records)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help=f"scale of the starting noise (> 0, at most {MAX_TEMPERATURE:g}; default 1)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"ODE steps (1 .. {MAX_STEPS}; default the checkpoint's sample_steps)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed (and flags) writes the same files")
+    p.add_argument("--keep", metavar="PRESET", help="inpainting: hold this preset's knobs except --free")
+    p.add_argument("--free", metavar="PATTERNS",
+                   help="with --keep: comma-separated node.param patterns to generate, e.g. 'lpf.cutoff_hz,env.*'")
+    p.add_argument("-o", "--output", default="generated", help="output folder")
+    return p
+
+
+def check_args(args) -> None:
+    """Every flag, before any work (loading the checkpoint included)."""
+    check_number("--n", args.n, 1, MAX_OUTPUTS)
+    check_number("--temperature", args.temperature, above=0, maximum=MAX_TEMPERATURE)
+    check_number("--steps", args.steps, 1, MAX_STEPS)
+    check_number("--pitch", args.pitch, *MIDI_RANGE)
+    if args.free is not None and args.keep is None:
+        raise ConfigError("--free needs --keep PRESET (the preset whose other knobs are kept)")
+    if args.keep is not None and args.free is None:
+        raise ConfigError(f"--keep {args.keep} needs --free PATTERNS (the knobs to generate, e.g. 'lpf.*')")
+
+
+def spread(chain, samples: list[dict], keys: list[str]) -> dict:
+    """Per generated knob: the std of its normalised values across the presets (a continuous
+    knob), or how many presets chose each choice (a categorical)."""
+    out = {}
+    for key in keys:
+        param = chain.free_param(key).param
+        if param.is_categorical:
+            picks = [int(s[key].reshape(1, -1).argmax(-1)[0]) for s in samples]
+            out[key] = {choice: picks.count(i) for i, choice in enumerate(param.choices)}
+        else:
+            values = torch.cat([s[key].double().reshape(-1) for s in samples])
+            out[key] = round(float(values.std(unbiased=False)), 6)
+    return out
+
+
+def run(args, warn=None) -> dict:
+    warn = warn or warner(PROG)
+    check_args(args)
+    patterns = split_patterns(args.free) if args.free is not None else None
+    out = check_output_dir(args.output)
+    names = stems(args.n)
+    outputs = [out / "summary.json"] + [out / f"{stem}{suffix}" for stem in names
+                                        for suffix in (".wav", ".preset.yaml", ".png")]
+    check_not_input(outputs, [args.keep] if args.keep else [])
+    set_threads("cpu")
+    prior = Prior(default_checkpoint(args.checkpoint))
+    chain, preset, kept = prior.chain, None, []
+    if args.keep is not None:
+        preset = load_preset(args.keep, warn)
+        check_same_chain(preset.chain, prior, args.keep)
+        free = match_keys(prior.chain, patterns)
+        kept = [key for key in prior.chain.param_keys if key not in free]
+        chain = preset.chain  # its sample rate, duration and note-off: the user's sound
+        if not kept:
+            warn(f"--free matches every knob: nothing of {args.keep} is kept but its noise seed")
+    else:
+        free = list(chain.param_keys)
+    if args.pitch is not None:
+        hz = midi_hz(args.pitch)
+    elif preset is not None and preset_hz(preset.pitch) is not None:
+        hz = preset_hz(preset.pitch)
+    else:
+        hz = midi_hz(DEFAULT_MIDI)
+    if chain.pitch_keys:
+        first = chain.free_param(chain.pitch_keys[0]).param
+        if not first.low <= hz <= first.high:
+            warn(f"--pitch: {hz:.1f} Hz is outside {chain.pitch_keys[0]}'s range {first.low:g} .. {first.high:g} Hz; "
+                 f"generated oscillators are clamped to their ranges")
+    steps = args.steps or prior.sample_steps
+
+    hold = None
+    if kept:
+        hold = (prior.columns(kept), prior.encode(preset.params, hz))
+    seeds = (preset.params[SEED_KEY].expand(args.n) if preset is not None else chain.item_seeds(args.n, args.seed))
+    mkdir(out)
+    samples, sounds = [], []
+    for i, stem in enumerate(tqdm(names, desc="generating", unit="preset", file=sys.stderr)):
+        z = noise(prior.vector.dim, "generate", args.seed, i) * args.temperature
+        x = prior.forward(z, hz, steps, hold=None if hold is None else (hold[0], z, hold[1]))
+        params = prior.decode(x, hz, seeds[i])
+        for key in kept:
+            # The ODE ends on the kept values in the flow's vector, but decoding (log2 for the
+            # pitch-relative oscillators, in float32) may move them by an ulp: write the preset's own.
+            params[key] = preset.params[key].clone()
+        source = (f"prior sample {i} of {prior.checkpoint} (seed {args.seed}, temperature {args.temperature:g})"
+                  if preset is None else
+                  f"inpainted from {args.keep}: {', '.join(free)} sampled from {prior.checkpoint} "
+                  f"(sample {i}, seed {args.seed}, temperature {args.temperature:g})")
+        audio, _ = render_and_save(out, stem, chain, params, source, warn=warn, pitch=pitch_record(hz))
+        with writing(out / f"{stem}.png"):
+            plot_sound(out / f"{stem}.png", audio, chain.sample_rate, title=stem)
+        samples.append(params)
+        sounds.append({"name": stem, "params": physical_values(chain, params)})
+    summary = {"settings": {"checkpoint": prior.checkpoint, "n": args.n, "seed": args.seed,
+                            "temperature": args.temperature, "steps": steps, "pitch": pitch_record(hz),
+                            "keep": str(args.keep) if args.keep else None, "free": free if preset else None},
+               "kept": ({key: value for key, value in physical_values(chain, preset.params).items() if key in kept}
+                        if preset else {}),
+               "spread": spread(chain, samples, free), "sounds": sounds}
+    with writing(out / "summary.json"):
+        tmp = out / "summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))
+        tmp.replace(out / "summary.json")
+    return summary
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    clock = time.perf_counter()
+    try:
+        summary = run(args, warner(PROG))
+    except DiffmoogError as error:
+        return fail(PROG, error)
+    names = [sound["name"] for sound in summary["sounds"]]
+    spreads = [v for v in summary["spread"].values() if isinstance(v, float) and math.isfinite(v)]
+    mean = f", mean spread {sum(spreads) / len(spreads):.3f}" if spreads else ""
+    print(f"wrote {len(names)} presets to {Path(args.output)}/ ({names[0]}..{names[-1][len('gen_'):]}, "
+          f"summary.json{mean}) in {time.perf_counter() - clock:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
