@@ -63,9 +63,9 @@ def preset_hz(pitch: dict) -> float | None:
     return float(hz)
 
 
-def pitch_record(hz: float) -> dict:
+def pitch_record(hz: float, source: str = "prior") -> dict:
     """What a preset made by the prior records as its pitch (preset.pitch): the reference."""
-    return {"hz": round(float(hz), 4), "midi": round(float(hz_to_midi(float(hz))), 3), "source": "prior"}
+    return {"hz": round(float(hz), 4), "midi": round(float(hz_to_midi(float(hz))), 3), "source": source}
 
 
 def midi_hz(midi: float) -> float:
@@ -94,7 +94,19 @@ class Prior:
         return torch.tensor([float(hz)])
 
     def condition(self, hz: float) -> torch.Tensor:
+        """The null condition (the prior) with pitch `hz` (0: no pitch known)."""
         return self.model.null_condition(1, self._reference(hz))
+
+    @property
+    def condition_size(self) -> int:
+        return int(self.model.null_embedding.shape[0]) + 2  # the embedding, then the pitch pair
+
+    def with_pitch(self, condition: torch.Tensor, hz: float) -> torch.Tensor:
+        """A stored condition `[1, size]` with its pitch part recomputed for `hz` (0: none), so a
+        labelled note's timbre can be asked for at another pitch."""
+        from diffmoog.train.flow import pitch_condition
+
+        return torch.cat([condition[:, :-2], pitch_condition(self._reference(hz))], dim=-1)
 
     def encode(self, params: dict, hz: float) -> torch.Tensor:
         """Normalised params (batch 1) -> the flow's vector `[1, dim]` relative to `hz`."""
@@ -116,9 +128,15 @@ class Prior:
 
     # -- the ODE ---------------------------------------------------------------------------
     @torch.no_grad()
-    def forward(self, noise: torch.Tensor, hz: float, steps: int, hold=None) -> torch.Tensor:
-        """Noise `[1, dim]` -> a preset vector (t = 0 -> 1); `hold` as in FlowEncoder.integrate."""
-        return self.model.integrate(noise, self.condition(hz), steps, hold=hold)
+    def forward(self, noise: torch.Tensor, hz: float, steps: int, hold=None, condition: torch.Tensor | None = None,
+                guidance: float = 1.0) -> torch.Tensor:
+        """Noise `[1, dim]` -> a preset vector (t = 0 -> 1); `hold` as in FlowEncoder.integrate.
+        With a `condition` (a labelled note's, see match/classes.py) the ODE follows the
+        posterior given it, guided by `guidance` against the null condition at the same pitch."""
+        null = self.condition(hz)
+        if condition is None:
+            return self.model.integrate(noise, null, steps, hold=hold)
+        return self.model.integrate(noise, condition, steps, guidance, null, hold=hold)
 
     @torch.no_grad()
     def invert(self, params: dict, hz: float, steps: int) -> torch.Tensor:
