@@ -56,7 +56,7 @@ def fixture_set(folder: Path, chain: Chain, max_notes: int = 0):
     meta = json.loads((folder / "examples.json").read_text())
     names = sorted(meta)
     if max_notes and len(names) > max_notes:
-        names = [names[round(i * len(names) / max_notes)] for i in range(max_notes)]
+        names = [names[i * len(names) // max_notes] for i in range(max_notes)]  # as diffmoog-match --limit
     for name in names:
         audio, rate = sf.read(folder / "audio" / f"{name}.wav", dtype="float32")
         if rate != chain.sample_rate:

@@ -177,7 +177,7 @@ def test_vector_slices_cover_the_vector():
 
 # -- determinism --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["DRUM", "MODULAR", "FILTER_ONLY", "FM_DX7"])
+@pytest.mark.parametrize("name", ["DRUM", "DRUM_METAL", "MODULAR", "FILTER_ONLY", "FM_DX7"])
 def test_same_seed_same_item_at_any_batch_size(name):
     chain = diffmoog.Chain.load(name)
     big = chain.sample(10, seed=7)

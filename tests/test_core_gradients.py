@@ -142,7 +142,7 @@ def test_gradcheck_small_filter_sweep():
 
 def test_float32_gradients_are_finite_for_every_chain():
     """The library's chains backpropagate in float32 (what training uses) without NaNs."""
-    for name in ("MODULAR_NEW", "DRUM", "FM_DX7", "REDUCED"):
+    for name in ("MODULAR_NEW", "DRUM", "DRUM_METAL", "FM_DX7", "REDUCED"):
         chain = diffmoog.Chain.load(name)
         sampled = chain.sample(2, seed=1)
         params = {k: v.clone().requires_grad_() if v.is_floating_point() else v

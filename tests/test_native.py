@@ -11,8 +11,8 @@ from diffmoog.native.oscillator import oscillator
 
 pytestmark = pytest.mark.skipif(native.library() is None, reason="no C compiler to build the native kernels")
 
-CHAINS = ["REDUCED_SIMPLE_OSC", "REDUCED", "MODULAR", "LFO_SAW", "FM_SAW", "DRUM", "FILTER_ONLY", "MORPH_OSC",
-          "FM_DX7"]
+CHAINS = ["REDUCED_SIMPLE_OSC", "REDUCED", "MODULAR", "LFO_SAW", "FM_SAW", "DRUM", "DRUM_METAL", "FILTER_ONLY",
+          "MORPH_OSC", "FM_DX7"]
 
 
 def test_chain_list_covers_every_module_with_a_kernel():
