@@ -39,9 +39,10 @@ def test_kernel_is_this_python(notebook_env):
     assert os.path.realpath(printed) == os.path.realpath(sys.executable)
 
 
-def test_there_are_four_notebooks():
+def test_the_notebooks_are_all_there():
     assert {p.name for p in NOTEBOOKS} >= {"explore_chains.ipynb", "create_dataset.ipynb",
-                                           "train_model.ipynb", "evaluate_model.ipynb"}
+                                           "train_model.ipynb", "evaluate_model.ipynb",
+                                           "generate_presets.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
