@@ -1,18 +1,21 @@
-"""Class-conditional generation (diffmoog-generate --family), printed as one JSON object.
+"""Class-conditional generation (diffmoog-generate --family / --kind), printed as one JSON object.
 
-For every family with at least --min-real notes in the corpus's test split (programs never
-seen in train, from which the class table was built):
+For every label of --group (NSynth families, or drum kinds from the GM drum names, as the
+class table groups them: match/classes.py) with at least --min-real notes in the corpus's
+test split (programs and kits never seen in train, from which the class table was built):
   - FD-logmel (analysis/frechet.py, not VGGish FAD) between --per-label generated sounds of
-    that family and the test split's real notes of it, against the same for --per-label random
+    that label and the test split's real notes of it, against the same for --per-label random
     presets of the chain (chain.sample): `fd_generated`, `fd_random`, their ratio (target <= 0.6);
-  - a family classifier's accuracy on the generated sounds (how often it names the requested
-    family), against chance, 1 / number of families (target >= 2x chance).
+  - a classifier's accuracy on the generated sounds (how often it names the requested label),
+    against chance, 1 / number of labels (target >= 2x chance).
 The classifier is logistic regression on the same pooled log-mel statistics the FD uses,
-standardised, trained on at most --max-train-per-label notes per family of the train split;
+standardised, trained on at most --max-train-per-label notes per label of the train split;
 its test-split accuracy is reported too, so a low score on generated sounds can be told apart
-from a classifier that cannot tell the families apart at all.
+from a classifier that cannot tell the labels apart at all. Labels with fewer test notes than
+--min-real are reported too, marked `below_min_real`, with no target.
 
     .venv/bin/python benchmarks/generate.py
+    .venv/bin/python benchmarks/generate.py --checkpoint examples/checkpoints/drum_flow --group kind
     .venv/bin/python benchmarks/generate.py --per-label 32 --max-train-per-label 100 --seed 1
 """
 from __future__ import annotations
@@ -29,13 +32,13 @@ from tqdm import tqdm
 
 from diffmoog.analysis.frechet import frechet_distance, logmel_statistics
 from diffmoog.data.nsynth import NSynthDataset
-from diffmoog.match.classes import ClassTable, default_table
+from diffmoog.match.classes import GROUPS, ClassTable, default_table, labelled_notes
 from diffmoog.match.generate import DEFAULT_GUIDANCE, sample_one
 from diffmoog.match.prior import Prior, default_checkpoint, midi_hz
 
 REPO = Path(__file__).resolve().parent.parent
 FD_TARGET = 0.6  # generated FD at most 0.6x the random presets' FD
-ACCURACY_TARGET = 2.0  # the requested family named at least twice as often as chance
+ACCURACY_TARGET = 2.0  # the requested label named at least twice as often as chance
 RENDER_BATCH = 16
 
 
@@ -50,11 +53,8 @@ def capped(notes: list, cap: int, seed: int, label: str) -> list:
     return [notes[i] for i in sorted(order)]
 
 
-def by_family(notes) -> dict[str, list]:
-    out: dict[str, list] = {}
-    for note in notes:
-        out.setdefault(note.family_str, []).append(note)
-    return dict(sorted(out.items()))
+def by_label(notes, group: str) -> dict[str, list]:
+    return {label: members for (g, label), members in labelled_notes(notes).items() if g == group}
 
 
 def render(chain, params: list[dict]) -> torch.Tensor:
@@ -95,10 +95,12 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", default=None, help="flow checkpoint (default: the committed one)")
     p.add_argument("--classes", default=None, help="class table (default <checkpoint>/classes.safetensors)")
     p.add_argument("--corpus", default=str(REPO / "corpora" / "gm"), help="folder with nsynth-{train,test}/")
-    p.add_argument("--per-label", type=int, default=64, help="generated (and random) sounds per family")
-    p.add_argument("--max-train-per-label", type=int, default=300, help="classifier training notes per family")
-    p.add_argument("--max-real-per-label", type=int, default=256, help="real test notes per family for the FD")
-    p.add_argument("--min-real", type=int, default=30, help="families with fewer test notes are left out")
+    p.add_argument("--group", choices=GROUPS, default="family",
+                   help="family (NSynth families, --family) or kind (drum kinds, --kind)")
+    p.add_argument("--per-label", type=int, default=64, help="generated (and random) sounds per label")
+    p.add_argument("--max-train-per-label", type=int, default=300, help="classifier training notes per label")
+    p.add_argument("--max-real-per-label", type=int, default=256, help="real test notes per label for the FD")
+    p.add_argument("--min-real", type=int, default=30, help="labels with fewer test notes get no target")
     p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -113,49 +115,50 @@ def main(argv=None) -> int:
     train = NSynthDataset(Path(args.corpus) / "nsynth-train", sample_rate=rate, duration=duration)
     test = NSynthDataset(Path(args.corpus) / "nsynth-test", sample_rate=rate, duration=duration)
 
-    # The classifier: every family of the train split.
-    families = sorted(by_family(train.notes))
+    # The classifier: every label of the train split.
+    train_labels = by_label(train.notes, args.group)
+    classes = sorted(train_labels)
     train_x, train_y = [], []
-    for index, (family, notes) in enumerate(by_family(train.notes).items()):
-        audio = read_notes(train, capped(notes, args.max_train_per_label, args.seed, family), f"train {family}")
+    for index, (label, notes) in enumerate(train_labels.items()):
+        audio = read_notes(train, capped(notes, args.max_train_per_label, args.seed, label), f"train {label}")
         train_x.append(logmel_statistics(audio, rate))
         train_y.append(np.full(len(audio), index))
-    predict = train_classifier(np.concatenate(train_x), np.concatenate(train_y), len(families), args.seed)
-    chance = 1.0 / len(families)
+    predict = train_classifier(np.concatenate(train_x), np.concatenate(train_y), len(classes), args.seed)
+    chance = 1.0 / len(classes)
 
     steps = prior.sample_steps
     random_audio = render(chain, [chain.sample(1, seed=args.seed, offset=i) for i in range(args.per_label)])
     random_stats = logmel_statistics(random_audio, rate)
     rows, test_hits, test_total = {}, 0, 0
-    for family, notes in by_family(test.notes).items():
-        real_all = read_notes(test, notes, f"test {family}")
+    for label, notes in by_label(test.notes, args.group).items():
+        real_all = read_notes(test, notes, f"test {label}")
         real_stats_all = logmel_statistics(real_all, rate)
-        if family in families:
-            test_hits += int((predict(real_stats_all) == families.index(family)).sum())
+        if label in classes:
+            test_hits += int((predict(real_stats_all) == classes.index(label)).sum())
         test_total += len(notes)
-        if len(notes) < args.min_real or family not in table.labels.get("family", []):
+        if label not in table.labels.get(args.group, []):
             continue
-        real_stats = real_stats_all[[notes.index(n) for n in capped(notes, args.max_real_per_label, args.seed,
-                                                                  family)]]
+        real_stats = real_stats_all[[notes.index(n) for n in capped(notes, args.max_real_per_label, args.seed, label)]]
         seeds = chain.item_seeds(args.per_label, args.seed)
         params = []
-        for i in tqdm(range(args.per_label), desc=f"generating {family}", file=sys.stderr, leave=False):
+        for i in tqdm(range(args.per_label), desc=f"generating {label}", file=sys.stderr, leave=False):
             preset, _, _ = sample_one(prior, i, args.seed, 1.0, steps, midi_hz(60), seeds[i:i + 1],
-                                      (table, "family", family, args.guidance, False))
+                                      (table, args.group, label, args.guidance, False))
             params.append(preset)
         generated = logmel_statistics(render(chain, params), rate)
         fd_gen, fd_rand = frechet_distance(generated, real_stats), frechet_distance(random_stats, real_stats)
-        accuracy = float((predict(generated) == families.index(family)).mean())
-        rows[family] = {"real_notes": len(real_stats), "fd_generated": round(fd_gen, 2), "fd_random": round(fd_rand, 2),
-                        "fd_ratio": round(fd_gen / fd_rand, 3), "fd_target_met": fd_gen <= FD_TARGET * fd_rand,
-                        "label_accuracy": round(accuracy, 3),
-                        "label_accuracy_random_presets": round(float((predict(random_stats)
-                                                                       == families.index(family)).mean()), 3),
-                        "accuracy_target_met": accuracy >= ACCURACY_TARGET * chance}
+        accuracy = float((predict(generated) == classes.index(label)).mean())
+        random_accuracy = float((predict(random_stats) == classes.index(label)).mean())
+        rows[label] = {"real_notes": len(real_stats), "fd_generated": round(fd_gen, 2), "fd_random": round(fd_rand, 2),
+                       "fd_ratio": round(fd_gen / fd_rand, 3), "fd_target_met": fd_gen <= FD_TARGET * fd_rand,
+                       "label_accuracy": round(accuracy, 3), "label_accuracy_random_presets": round(random_accuracy, 3),
+                       "accuracy_target_met": accuracy >= ACCURACY_TARGET * chance}
+        if len(notes) < args.min_real:  # too few real notes for a stable FD: reported, no target
+            rows[label].update(below_min_real=True, fd_target_met=None, accuracy_target_met=None)
     out = {"checkpoint": str(checkpoint), "classes": str(table.path), "corpus": args.corpus,
            "feature": "FD-logmel (64-band log-mel mean+std, not VGGish FAD)",
-           "per_label": args.per_label, "guidance": args.guidance, "seed": args.seed,
-           "classifier": {"kind": "logistic regression on log-mel statistics", "families": families,
+           "group": args.group, "per_label": args.per_label, "guidance": args.guidance, "seed": args.seed,
+           "classifier": {"kind": "logistic regression on log-mel statistics", "labels": classes,
                           "train_notes": int(sum(len(x) for x in train_x)),
                           "test_accuracy": round(test_hits / max(test_total, 1), 3), "test_notes": test_total,
                           "chance": round(chance, 4)},

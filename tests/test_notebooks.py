@@ -3,6 +3,7 @@
 DIFFMOOG_NOTEBOOK_SMALL=1 makes each notebook's parameter cell pick small sizes and
 DIFFMOOG_NOTEBOOK_OUT sends everything it writes to a temporary folder.
 """
+import json
 import os
 import sys
 from pathlib import Path
@@ -47,6 +48,8 @@ def test_the_notebooks_are_all_there():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, notebook_env):
+    # Every cell has an id (nbformat 4.5): without, nbformat warns now and will refuse later.
+    assert all("id" in cell for cell in json.loads(path.read_text())["cells"])
     nb = nbformat.read(path, as_version=4)
     # Committed with outputs stripped, so diffs stay readable and the repo small.
     assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code")
