@@ -25,6 +25,8 @@ machine, one intra-op thread (as diffmoog-match runs).
     .venv/bin/python benchmarks/match.py --synthetic 20     # quicker
     .venv/bin/python benchmarks/match.py --notes corpora/gm/nsynth-test --max-notes 100 --synthetic 0 \
         --regression synth=experiments/corpus_synth/checkpoints/last --flow tuned=experiments/x/checkpoints/last
+    .venv/bin/python benchmarks/match.py --checkpoint none --flow-checkpoint examples/checkpoints/drum_flow \
+        --fixtures /nonexistent --notes corpora/gm/nsynth-test --kinds --max-notes 40 --synthetic 0
 
 Every --regression / --flow NAME=CKPT adds rows NAME (no refinement; a flow's best-of-K) and
 NAME+refine, on every set.
@@ -43,6 +45,7 @@ from tqdm import tqdm
 
 from diffmoog.analysis.pitch import cents_between, midi_to_hz, note_pitch
 from diffmoog.chain import Chain
+from diffmoog.match.classes import drum_kind
 from diffmoog.match.matcher import Matcher
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,10 +54,11 @@ CHECKPOINT = REPO / "examples" / "checkpoints" / "reduced_simple_osc_params_only
 FLOW_CHECKPOINT = REPO / "examples" / "checkpoints" / "reduced_simple_osc_flow"
 
 
-def fixture_set(folder: Path, chain: Chain, max_notes: int = 0):
-    """The notes of an NSynth json+wav split (every k-th by name when `max_notes` caps them)."""
+def fixture_set(folder: Path, chain: Chain, max_notes: int = 0, kit_pieces: bool = False):
+    """The notes of an NSynth json+wav split (every k-th by name when `max_notes` caps them);
+    with `kit_pieces`, only drum hits of a kind (kick, snare, hat, tom, cymbal, clap)."""
     meta = json.loads((folder / "examples.json").read_text())
-    names = sorted(meta)
+    names = sorted(name for name in meta if not kit_pieces or drum_kind(meta[name].get("drum")))
     if max_notes and len(names) > max_notes:
         names = [names[i * len(names) // max_notes] for i in range(max_notes)]  # as diffmoog-match --limit
     for name in names:
@@ -125,7 +129,8 @@ def main() -> None:
     from diffmoog.match.cli import DEFAULT_CANDIDATES, DEFAULT_STEPS, DEFAULT_STEPS_FLOW, parser as match_parser
     defaults = match_parser().parse_args(["x"])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", default=str(CHECKPOINT), help="the regression checkpoint")
+    p.add_argument("--checkpoint", default=str(CHECKPOINT),
+                   help="the regression checkpoint ('none': no regression rows, the flow's chain)")
     p.add_argument("--flow-checkpoint", default=str(FLOW_CHECKPOINT))
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="for the refining rows")
     p.add_argument("--restarts", type=int, default=defaults.restarts)
@@ -137,6 +142,8 @@ def main() -> None:
     p.add_argument("--notes", type=Path, nargs="*", default=[],
                    help="more NSynth json+wav splits to match, e.g. corpora/gm/nsynth-test")
     p.add_argument("--max-notes", type=int, default=200, help="cap per --notes split (every k-th note)")
+    p.add_argument("--kinds", action="store_true",
+                   help="--notes: only drum kit pieces (GM drum names with a kind: kick, snare, hat, tom, cymbal)")
     p.add_argument("--regression", nargs="*", default=[], metavar="NAME=CKPT",
                    help="more regression checkpoints: rows NAME and NAME+refine")
     p.add_argument("--flow", nargs="*", default=[], metavar="NAME=CKPT",
@@ -146,8 +153,16 @@ def main() -> None:
     torch.set_num_threads(1)
     from diffmoog.train.checkpoint import load_model
 
-    regression, chain, _ = load_model(args.checkpoint)
-    flow = None if args.no_flow else load_model(args.flow_checkpoint)[0]
+    regression = chain = flow = None
+    if args.checkpoint != "none":
+        regression, chain, _ = load_model(args.checkpoint)
+    if not args.no_flow:
+        flow, flow_chain, _ = load_model(args.flow_checkpoint)
+        if chain is not None and flow_chain.param_keys != chain.param_keys:
+            raise SystemExit(f"{args.flow_checkpoint}: a flow for another chain than {args.checkpoint}")
+        chain = chain or flow_chain
+    if chain is None:
+        raise SystemExit("--checkpoint none needs a flow checkpoint (without --no-flow): nothing gives the chain")
     extra = {}
     for item in [*args.regression, *args.flow]:
         name, _, path = item.partition("=")
@@ -158,7 +173,7 @@ def main() -> None:
     if (args.fixtures / "examples.json").is_file():
         sets["fixture_notes"] = list(fixture_set(args.fixtures, chain))
     for folder in args.notes:
-        sets[f"{folder.parent.name}/{folder.name}"] = list(fixture_set(folder, chain, args.max_notes))
+        sets[f"{folder.parent.name}/{folder.name}"] = list(fixture_set(folder, chain, args.max_notes, args.kinds))
     if args.synthetic:
         sets["synthetic"] = list(synthetic_set(chain, args.synthetic, args.synthetic_seed))
     steps, restarts, k = args.steps, args.restarts, args.candidates
@@ -177,6 +192,8 @@ def main() -> None:
         rows[f"{name}+refine"] = (model, steps, "audio")
     if flow is None:
         rows = {name: row for name, row in rows.items() if not name.startswith("flow")}
+    if regression is None:
+        rows = {name: row for name, row in rows.items() if not name.startswith("regression")}
     out = {"benchmark": "match", "chain": chain.name, "checkpoint": args.checkpoint,
            "flow_checkpoint": args.flow_checkpoint, "steps": steps, "restarts": restarts, "candidates": k,
            "seed": args.seed, "torch": torch.__version__, "threads": 1, "default_row": default, "results": {}}
