@@ -141,7 +141,8 @@ def generate_kit(out: Path, seed: int) -> str | None:
     figure, axes = plt.subplots(1, len(KIT), figsize=(4 * len(KIT), 3.2))
     for ax, kind in zip(axes, KIT):
         audio, _ = sf.read(out / kind / "gen_00.wav", dtype="float32")
-        spectrogram_image(ax, torch.from_numpy(audio), rate, title=f"{kind} (diffmoog-generate --kind {kind})")
+        # The first second: a hit's sound is there, the rest of the 4 s render is its tail.
+        spectrogram_image(ax, torch.from_numpy(audio[:rate]), rate, title=f"{kind} (diffmoog-generate --kind {kind})")
     figure.tight_layout()
     figure.savefig(out / "kit.png", dpi=72)
     plt.close(figure)

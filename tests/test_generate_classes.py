@@ -205,3 +205,27 @@ def test_committed_table_fits_the_committed_checkpoint(tmp_path):
     read = ClassTable(FLOW / "classes.safetensors", str(FLOW), Prior(str(FLOW)).condition_size, "--classes")
     assert {"brass", "drum", "string"} <= set(read.labels["family"]) and "snare" in read.labels["kind"]
     assert generate.main(["--kind", "snare", "--n", "1", "--steps", "1", "-o", str(tmp_path / "out")]) == 0
+
+
+DRUM_FLOW = REPO / "examples" / "checkpoints" / "drum_flow"
+
+
+def test_drum_flow_generates_every_kit_piece(tmp_path):
+    """examples/checkpoints/drum_flow (DRUM_METAL) and its table of GM-corpus drum hits: every kit
+    piece `make demo` generates is a kind, the presets are DRUM_METAL's, audible, and the same
+    seed writes the same kit."""
+    read = ClassTable(DRUM_FLOW / "classes.safetensors", str(DRUM_FLOW), Prior(str(DRUM_FLOW)).condition_size,
+                      "--classes")
+    assert {"kick", "snare", "hat", "tom", "cymbal"} <= set(read.labels["kind"])
+    outputs = []
+    for attempt in ("a", "b"):
+        out = tmp_path / attempt
+        assert generate.main(["--checkpoint", str(DRUM_FLOW), "--kind", "cymbal", "--n", "2", "-o", str(out)]) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["settings"]["kind"] == "cymbal" and len(summary["sounds"]) == 2
+        preset = yaml.safe_load((out / "gen_00.preset.yaml").read_text())
+        assert preset["name"] == "DRUM_METAL" and "metal_bp.cutoff_hz" in preset["preset"]["params"]
+        audio, _ = sf.read(out / "gen_01.wav")
+        assert np.abs(audio).max() > 1e-3
+        outputs.append([(out / f"gen_0{i}.wav").read_bytes() for i in range(2)])
+    assert outputs[0] == outputs[1]

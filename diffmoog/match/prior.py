@@ -45,10 +45,14 @@ def same_chain(a: Chain, b: Chain) -> bool:
 
 
 def default_checkpoint(checkpoint: str | None) -> str:
-    """`checkpoint`, or the committed flow when none is given (a ConfigError when that is missing,
-    as in an installed copy without the examples folder)."""
+    """`checkpoint` as a checkpoint folder (a run folder gives its `checkpoints/best`, as
+    load_model reads it, so a class table is read from and written beside those very weights),
+    or the committed flow when none is given (a ConfigError when that is missing, as in an
+    installed copy without the examples folder)."""
     if checkpoint is not None:
-        return checkpoint
+        from diffmoog.train.checkpoint import resolve
+
+        return str(resolve(checkpoint))
     if not (DEFAULT_CHECKPOINT / "state.json").is_file():
         raise ConfigError(f"--checkpoint: the default {DEFAULT_CHECKPOINT} is not here (an installed copy?); "
                           f"give --checkpoint FLOW")
