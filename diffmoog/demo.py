@@ -128,7 +128,6 @@ def generate_kit(out: Path, seed: int) -> str | None:
     if not (KIT_CHECKPOINT / "state.json").is_file():
         return f"no drum flow checkpoint at {KIT_CHECKPOINT.relative_to(REPO)}"
     from diffmoog.match.generate import main as generate_main
-    from diffmoog.match.prior import Prior
 
     for kind in KIT:
         # diffmoog-generate rewrites its own files, so a second `make demo` simply redoes the kit.
@@ -137,10 +136,9 @@ def generate_kit(out: Path, seed: int) -> str | None:
         code = generate_main(argv)
         if code:
             return f"diffmoog-generate {' '.join(argv)} exited with code {code}"
-    rate = Prior(KIT_CHECKPOINT).chain.sample_rate
     figure, axes = plt.subplots(1, len(KIT), figsize=(4 * len(KIT), 3.2))
     for ax, kind in zip(axes, KIT):
-        audio, _ = sf.read(out / kind / "gen_00.wav", dtype="float32")
+        audio, rate = sf.read(out / kind / "gen_00.wav", dtype="float32")
         # The first second: a hit's sound is there, the rest of the 4 s render is its tail.
         spectrogram_image(ax, torch.from_numpy(audio[:rate]), rate, title=f"{kind} (diffmoog-generate --kind {kind})")
     figure.tight_layout()
