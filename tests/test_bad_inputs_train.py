@@ -17,7 +17,7 @@ import torch
 from diffmoog.train import checkpoint
 
 BIN = Path(sys.executable).parent
-CONFIGS = ("flow", "mixed", "params_only", "real", "synth")
+CONFIGS = ("drum_flow", "flow", "mixed", "params_only", "real", "synth")
 
 
 def run(cmd, cwd):

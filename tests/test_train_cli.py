@@ -120,6 +120,21 @@ def test_shipped_config_trains_resumes_evaluates(name, tiny_data, tmp_path, nsyn
         assert metrics["lsd"] > 0 and "param_mae/saw.freq_hz" in metrics and "mfcc_mae" in metrics
 
 
+def test_drum_flow_config_trains_on_drum_hits(tmp_path, capsys, keep_threads):
+    """configs/drum_flow.yaml (the drum flow checkpoint's recipe) on a tiny DRUM_METAL dataset."""
+    for split, size in (("train", 6), ("val", 3)):
+        out = run(["create-data", "-c", "DRUM_METAL", "--size", str(size), "-s", split, "-sd", "0.5",
+                   "-o", str(tmp_path), "--no-progress"], cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+    data = tmp_path / "drum_metal"
+    sets = tiny(data, tmp_path / "exp") + [a for s in RAMPS["flow"] + ["train.val_batch_size=3"]
+                                           for a in ("--set", s)]
+    code, _, stderr = cli_run(cli, ["-c", "drum_flow", *sets], tmp_path, capsys)
+    assert code == 0, stderr
+    model, chain, _ = load_model(tmp_path / "exp" / "drum_flow")
+    assert chain.name == "DRUM_METAL" and hasattr(model, "sample")
+
+
 def check_first_run(run_dir: Path, name: str) -> None:
     for path in ("config.yaml", "metrics.csv", "checkpoints/last/model.safetensors",
                  "checkpoints/last/training.pt", "checkpoints/best/state.json"):
